@@ -1,1 +1,545 @@
-fn main() {}
+//! `custos`: the command line of a Custos agency — certificates, consortium generation, and
+//! (as later issues land) anchoring, dossiers, evidence and supervision.
+//!
+//! Exit status: 0 success; 1 a verification was performed and failed; 2 the command could
+//! not run (bad input, missing file, …), with the cause and the fix on stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, SuiteId};
+use custos_primitives::types::{AgencyId, ChainId, MemberRole};
+use custos_primitives::x509::{self, CertParams, Certificate};
+use custos_testnet::consortium::{self, ConsortiumSummary, InitOptions};
+use custos_testnet::home::{self, Profile};
+use serde::Serialize;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "custos",
+    version,
+    about = "Custos: the inter-agency ledger for community corrections (社区矫正)",
+    long_about = "Custos: the inter-agency ledger for community corrections (社区矫正).\n\n\
+        Courts, procuratorates, police, prisons and justice bureaus each run a node of a \
+        permissioned BFT ledger that anchors document hashes, deliveries and case changes. \
+        This command manages identities (agency CAs and member certificates, SM2 or ed25519) \
+        and local consortia.\n\n\
+        Exit status: 0 success, 1 a verification failed, 2 the command could not run."
+)]
+struct Cli {
+    /// The agency home folder (profile, identities, genesis), e.g. DIR/court from `testnet init`.
+    #[arg(long, global = true, env = "CUSTOS_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create agency certificate authorities and issue member certificates.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Inspect and verify certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Create and inspect local multi-agency networks.
+    #[command(subcommand)]
+    Testnet(TestnetCommand),
+    /// Show who the home (--home / CUSTOS_HOME) is, checking its identities against genesis.
+    Whoami(WhoamiArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum CaCommand {
+    /// Create a self-signed agency CA: writes OUT/ca.crt.pem and OUT/ca.key.pem (0600).
+    Init(CaInitArgs),
+    /// Issue a member certificate (node, clerk, adapter, auditor, admin) from an agency CA:
+    /// writes OUT/NAME.crt.pem and OUT/NAME.key.pem (0600).
+    Issue(CaIssueArgs),
+}
+
+#[derive(Args, Debug)]
+struct CaInitArgs {
+    /// Agency id (a-z, 0-9, '-', '_', '.'), written as the certificate's O.
+    #[arg(long)]
+    agency: String,
+    /// Crypto suite: sm (SM2/SM3) or intl (ed25519/SHA-256).
+    #[arg(long, default_value = "sm")]
+    suite: SuiteId,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// SM2 distinguishing ID used to sign (sm suite).
+    #[arg(long, default_value = DEFAULT_SM2_DISTID)]
+    distid: String,
+    /// Certificate CN; defaults to "<agency> CA".
+    #[arg(long)]
+    name: Option<String>,
+    /// Lifetime in days.
+    #[arg(long, default_value_t = 3650)]
+    days: u32,
+    /// Start of validity (RFC 3339, YYYY-MM-DD or @UNIX); default now.
+    #[arg(long, value_parser = parse_time)]
+    not_before: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+struct CaIssueArgs {
+    /// Folder with ca.crt.pem and ca.key.pem.
+    #[arg(long, value_name = "DIR")]
+    ca: PathBuf,
+    /// Role written as the certificate's OU: node, clerk, adapter, auditor or admin.
+    #[arg(long)]
+    role: MemberRole,
+    /// Certificate CN and file name stem, e.g. court-clerk-2.
+    #[arg(long)]
+    name: String,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// SM2 distinguishing ID used to sign (sm suite).
+    #[arg(long, default_value = DEFAULT_SM2_DISTID)]
+    distid: String,
+    /// Lifetime in days (capped at the CA's expiry).
+    #[arg(long, default_value_t = 730)]
+    days: u32,
+    /// Start of validity (RFC 3339, YYYY-MM-DD or @UNIX); default now.
+    #[arg(long, value_parser = parse_time)]
+    not_before: Option<i64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum CertCommand {
+    /// Print a certificate's subject, agency, role, validity, key and fingerprint.
+    Show(CertShowArgs),
+    /// Verify a member certificate against its agency CA at a given time (exit 1 if invalid).
+    Verify(CertVerifyArgs),
+}
+
+#[derive(Args, Debug)]
+struct CertShowArgs {
+    /// Certificate file (PEM).
+    file: PathBuf,
+    /// SM2 distinguishing ID (for the fingerprint's suite; sm suite).
+    #[arg(long, default_value = DEFAULT_SM2_DISTID)]
+    distid: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct CertVerifyArgs {
+    /// Member certificate file (PEM).
+    file: PathBuf,
+    /// The agency CA certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    ca: PathBuf,
+    /// Require this role.
+    #[arg(long)]
+    role: Option<MemberRole>,
+    /// Judge validity at this time (RFC 3339, YYYY-MM-DD or @UNIX); default now.
+    #[arg(long, value_parser = parse_time)]
+    at: Option<i64>,
+    /// The network's suite; default: the CA key's suite.
+    #[arg(long)]
+    suite: Option<SuiteId>,
+    /// SM2 distinguishing ID (sm suite).
+    #[arg(long, default_value = DEFAULT_SM2_DISTID)]
+    distid: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum TestnetCommand {
+    /// Create a five-agency consortium (court, procuratorate, police, prison, justice): per
+    /// agency a CA, a node and a clerk identity and a home folder DIR/<agency>, plus DIR/genesis.json.
+    Init(TestnetInitArgs),
+    /// Describe an existing consortium folder, re-checking every certificate.
+    Show(TestnetShowArgs),
+}
+
+#[derive(Args, Debug)]
+struct TestnetInitArgs {
+    /// Consortium folder (must be absent or empty).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Crypto suite of the network.
+    #[arg(long, default_value = "sm")]
+    suite: SuiteId,
+    /// Network name; default custos-local-<suite>.
+    #[arg(long)]
+    chain_id: Option<String>,
+    /// SM2 distinguishing ID (sm suite).
+    #[arg(long, default_value = DEFAULT_SM2_DISTID)]
+    distid: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct TestnetShowArgs {
+    /// Consortium folder.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct WhoamiArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A failed verification: reported, exit status 1.
+#[derive(Debug)]
+struct VerificationFailed(String);
+
+impl std::fmt::Display for VerificationFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for VerificationFailed {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<VerificationFailed>().is_some() => {
+            eprintln!("custos: verification failed: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("custos: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Ca(CaCommand::Init(a)) => ca_init(a),
+        Command::Ca(CaCommand::Issue(a)) => ca_issue(a),
+        Command::Cert(CertCommand::Show(a)) => cert_show(a),
+        Command::Cert(CertCommand::Verify(a)) => cert_verify(a),
+        Command::Testnet(TestnetCommand::Init(a)) => testnet_init(a),
+        Command::Testnet(TestnetCommand::Show(a)) => testnet_show(a),
+        Command::Whoami(a) => whoami(cli.home.as_deref(), a),
+    }
+}
+
+fn now() -> Result<i64> {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).context("system clock is before 1970")?;
+    i64::try_from(d.as_secs()).context("system clock out of range")
+}
+
+/// Parses RFC 3339 (`2026-11-29T10:00:00Z`), a date (`2026-11-29`, midnight UTC) or `@UNIX`.
+fn parse_time(s: &str) -> Result<i64, String> {
+    if let Some(rest) = s.strip_prefix('@') {
+        return rest.parse::<i64>().map_err(|e| format!("bad Unix time {rest:?}: {e}"));
+    }
+    let full = if s.len() == 10 { format!("{s}T00:00:00Z") } else { s.to_string() };
+    let t = humantime::parse_rfc3339_weak(&full)
+        .map_err(|e| format!("bad time {s:?} ({e}): use RFC 3339 (2026-11-29T10:00:00Z), YYYY-MM-DD or @UNIX"))?;
+    let secs = t.duration_since(UNIX_EPOCH).map_err(|_| format!("time {s:?} is before 1970"))?.as_secs();
+    i64::try_from(secs).map_err(|_| format!("time {s:?} out of range"))
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn ca_init(a: CaInitArgs) -> Result<()> {
+    let agency = AgencyId::new(&a.agency)?;
+    let suite = AnySuite::new(a.suite, &a.distid)?;
+    let start = match a.not_before {
+        Some(t) => t,
+        None => now()?,
+    };
+    let end = start + i64::from(a.days) * 86_400;
+    let key = home::generate_key(&suite)?;
+    let name = a.name.unwrap_or_else(|| format!("{agency} CA"));
+    let der = x509::issue_ca(&key, &agency, &name, start, end)?;
+    let cert_path = a.out.join("ca.crt.pem");
+    let key_path = a.out.join("ca.key.pem");
+    home::write_cert(&cert_path, &der)?;
+    home::write_key(&key_path, &key)?;
+    let cert = Certificate::from_der(&der)?;
+    println!("created {} CA for agency {agency}", a.suite);
+    println!("  certificate  {}", cert_path.display());
+    println!("  private key  {} (mode 0600: keep it offline)", key_path.display());
+    println!("  fingerprint  {}", cert.fingerprint(&suite));
+    println!("  valid        {} .. {}", x509::format_unix(start), x509::format_unix(end));
+    Ok(())
+}
+
+fn ca_issue(a: CaIssueArgs) -> Result<()> {
+    let ca_cert = home::read_cert(&a.ca.join("ca.crt.pem"))?;
+    let suite = AnySuite::new(ca_cert.suite(), &a.distid)?;
+    let ca_key = home::read_key(&a.ca.join("ca.key.pem"), &suite)?;
+    let agency = ca_cert.agency()?.clone();
+    let start = match a.not_before {
+        Some(t) => t,
+        None => now()?,
+    };
+    ca_cert
+        .verify_as_ca(&suite, start)
+        .with_context(|| format!("the CA in {} cannot issue at this time", a.ca.display()))?;
+    let end = (start + i64::from(a.days) * 86_400).min(ca_cert.not_after());
+    let key = home::generate_key(&suite)?;
+    let der = x509::issue_member(
+        &ca_cert,
+        &ca_key,
+        &key.public_key(),
+        &CertParams { agency: &agency, role: a.role, common_name: &a.name, not_before: start, not_after: end },
+    )?;
+    let cert_path = a.out.join(format!("{}.crt.pem", a.name));
+    let key_path = a.out.join(format!("{}.key.pem", a.name));
+    home::write_cert(&cert_path, &der)?;
+    home::write_key(&key_path, &key)?;
+    let cert = Certificate::from_der(&der)?;
+    println!("issued {} certificate {} for agency {agency}", a.role, a.name);
+    println!("  certificate  {}", cert_path.display());
+    println!("  private key  {} (mode 0600)", key_path.display());
+    println!("  fingerprint  {}", cert.fingerprint(&suite));
+    println!("  valid        {} .. {}", x509::format_unix(start), x509::format_unix(end));
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct CertView {
+    subject: String,
+    issuer: String,
+    agency: Option<String>,
+    role: Option<String>,
+    serial: String,
+    suite: SuiteId,
+    public_key: String,
+    fingerprint: String,
+    not_before: String,
+    not_after: String,
+    is_ca: bool,
+}
+
+fn cert_view(cert: &Certificate, distid: &str) -> Result<CertView> {
+    let suite = AnySuite::new(cert.suite(), distid)?;
+    Ok(CertView {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        agency: cert.agency().ok().map(|a| a.to_string()),
+        role: cert.role().ok().map(|r| r.to_string()),
+        serial: cert.serial_hex().to_string(),
+        suite: cert.suite(),
+        public_key: hex_of(cert.public_key().as_bytes()),
+        fingerprint: cert.fingerprint(&suite).to_string(),
+        not_before: x509::format_unix(cert.not_before()),
+        not_after: x509::format_unix(cert.not_after()),
+        is_ca: cert.is_ca(),
+    })
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn cert_show(a: CertShowArgs) -> Result<()> {
+    let cert = home::read_cert(&a.file)?;
+    let v = cert_view(&cert, &a.distid)?;
+    if a.json {
+        return print_json(&v);
+    }
+    println!("subject      {}", v.subject);
+    println!("issuer       {}", v.issuer);
+    println!("agency       {}", v.agency.as_deref().unwrap_or("(none)"));
+    println!("role         {}", v.role.as_deref().unwrap_or("(none)"));
+    println!("CA           {}", if v.is_ca { "yes" } else { "no" });
+    println!("suite        {}", v.suite);
+    println!("serial       {}", v.serial);
+    println!("valid        {} .. {}", v.not_before, v.not_after);
+    println!("public key   {}", v.public_key);
+    println!("fingerprint  {}", v.fingerprint);
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct VerifyView {
+    valid: bool,
+    file: PathBuf,
+    checked_at: String,
+    agency: Option<String>,
+    role: Option<String>,
+    fingerprint: Option<String>,
+    error: Option<String>,
+}
+
+fn cert_verify(a: CertVerifyArgs) -> Result<()> {
+    let ca = home::read_cert(&a.ca)?;
+    let at = match a.at {
+        Some(t) => t,
+        None => now()?,
+    };
+    let suite = AnySuite::new(a.suite.unwrap_or(ca.suite()), &a.distid)?;
+    // A certificate that does not parse is an input error only if the file cannot be read;
+    // a corrupted certificate is a failed verification.
+    let text = std::fs::read_to_string(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let result = Certificate::from_pem(&text).and_then(|m| x509::verify_member(&suite, &m, &ca, at, a.role));
+    let view = match &result {
+        Ok(m) => VerifyView {
+            valid: true,
+            file: a.file.clone(),
+            checked_at: x509::format_unix(at),
+            agency: Some(m.agency.to_string()),
+            role: Some(m.role.to_string()),
+            fingerprint: Some(m.fingerprint.to_string()),
+            error: None,
+        },
+        Err(e) => VerifyView {
+            valid: false,
+            file: a.file.clone(),
+            checked_at: x509::format_unix(at),
+            agency: None,
+            role: None,
+            fingerprint: None,
+            error: Some(e.to_string()),
+        },
+    };
+    if a.json {
+        print_json(&view)?;
+    } else if let Ok(m) = &result {
+        println!(
+            "OK: {} is a valid {} certificate of agency {} at {} (fingerprint {})",
+            a.file.display(),
+            m.role,
+            m.agency,
+            view.checked_at,
+            m.fingerprint
+        );
+    }
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => Err(VerificationFailed(format!("{}: {e}", a.file.display())).into()),
+    }
+}
+
+fn print_summary(s: &ConsortiumSummary) {
+    println!("consortium   {}", s.dir.display());
+    println!("chain id     {}", s.chain_id);
+    println!("suite        {}", s.suite);
+    println!("genesis      {}", s.genesis_hash);
+    println!("validators   {} (set hash {})", s.agencies.iter().filter(|a| a.node_id.is_some()).count(), s.validator_set_hash);
+    for a in &s.agencies {
+        println!();
+        println!("{:<14} {} [{}]", a.id, a.name, a.role);
+        println!("  home       --home {}", a.home.display());
+        if let Some(n) = &a.node_id {
+            println!("  node id    {n}");
+        }
+        for i in &a.identities {
+            println!("  {:<10} {}  {}  (until {})", i.role.to_string(), i.fingerprint, i.subject, i.not_after);
+        }
+    }
+}
+
+fn testnet_init(a: TestnetInitArgs) -> Result<()> {
+    let mut opts = InitOptions::new(a.suite, now()?)?;
+    if let Some(c) = a.chain_id {
+        opts.chain_id = ChainId::new(&c)?;
+    }
+    opts.sm2_distid = a.distid;
+    let summary = consortium::init(&a.dir, &opts)?;
+    if a.json {
+        return print_json(&summary);
+    }
+    print_summary(&summary);
+    Ok(())
+}
+
+fn testnet_show(a: TestnetShowArgs) -> Result<()> {
+    let summary = consortium::summarize(&a.dir, now()?)?;
+    if a.json {
+        return print_json(&summary);
+    }
+    print_summary(&summary);
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct WhoamiView {
+    home: PathBuf,
+    agency: String,
+    role: String,
+    name: String,
+    chain_id: String,
+    suite: SuiteId,
+    genesis_hash: String,
+    identities: Vec<WhoamiIdentity>,
+}
+
+#[derive(Serialize)]
+struct WhoamiIdentity {
+    role: MemberRole,
+    subject: String,
+    fingerprint: String,
+    not_after: String,
+}
+
+fn whoami(home_dir: Option<&Path>, a: WhoamiArgs) -> Result<()> {
+    let home_dir =
+        home_dir.ok_or_else(|| anyhow!("no home: pass --home DIR (e.g. DIR/court from `custos testnet init`) or set CUSTOS_HOME"))?;
+    let profile = Profile::load(home_dir)?;
+    let g = consortium::load_genesis(home_dir)?;
+    if g.genesis.chain_id != profile.chain_id {
+        bail!("{}: profile is for chain {}, genesis for {}", home_dir.display(), profile.chain_id, g.genesis.chain_id);
+    }
+    let ca = g
+        .cas
+        .get(&profile.agency)
+        .ok_or_else(|| anyhow!("agency {} is not in the genesis of {}", profile.agency, home_dir.display()))?;
+    let at = now()?;
+    let mut identities = Vec::new();
+    for p in &profile.identities {
+        let ident = profile.identity(home_dir, p.role)?;
+        if p.role == MemberRole::Ca {
+            ident.cert.verify_as_ca(&g.suite, at)?;
+        } else {
+            x509::verify_member(&g.suite, &ident.cert, ca, at, Some(p.role))?;
+        }
+        identities.push(WhoamiIdentity {
+            role: p.role,
+            subject: ident.cert.subject().to_string(),
+            fingerprint: ident.cert.fingerprint(&g.suite).to_string(),
+            not_after: x509::format_unix(ident.cert.not_after()),
+        });
+    }
+    let v = WhoamiView {
+        home: home_dir.to_path_buf(),
+        agency: profile.agency.to_string(),
+        role: profile.role.to_string(),
+        name: profile.name.clone(),
+        chain_id: profile.chain_id.to_string(),
+        suite: profile.suite,
+        genesis_hash: g.hash.to_string(),
+        identities,
+    };
+    if a.json {
+        return print_json(&v);
+    }
+    println!("{} — {} [{}]", v.agency, v.name, v.role);
+    println!("chain {} ({} suite), genesis {}", v.chain_id, v.suite, v.genesis_hash);
+    for i in &v.identities {
+        println!("  {:<8} {}  {}  (until {})", i.role.to_string(), i.fingerprint, i.subject, i.not_after);
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Generates a local five-agency consortium: per agency a CA, a node identity and a clerk
+//! identity, a home folder, and the shared genesis.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, SuiteId};
+use custos_primitives::genesis::{Genesis, GenesisAgency, GenesisValidator, ValidatedGenesis};
+use custos_primitives::types::{AgencyId, AgencyRole, ChainId, MemberRole, NodeId};
+use custos_primitives::x509::{self, CertParams, Certificate};
+use serde::Serialize;
+
+use crate::TestnetError;
+use crate::home::{self, GENESIS_FILE, IdentityPaths, Profile};
+
+/// One agency of the template consortium.
+#[derive(Clone, Copy, Debug)]
+pub struct AgencyTemplate {
+    /// Registry id and folder name.
+    pub id: &'static str,
+    /// Kind.
+    pub role: AgencyRole,
+    /// Display name.
+    pub name: &'static str,
+    /// GB/T 2260 area code.
+    pub area_code: &'static str,
+}
+
+/// The five agencies of the local testnet (a fictitious district of Harbin, 黑龙江).
+pub const AGENCIES: [AgencyTemplate; 5] = [
+    AgencyTemplate { id: "court", role: AgencyRole::Court, name: "哈尔滨市南岗区人民法院", area_code: "230103" },
+    AgencyTemplate {
+        id: "procuratorate",
+        role: AgencyRole::Procuratorate,
+        name: "哈尔滨市南岗区人民检察院",
+        area_code: "230103",
+    },
+    AgencyTemplate { id: "police", role: AgencyRole::Police, name: "哈尔滨市公安局南岗分局", area_code: "230103" },
+    AgencyTemplate { id: "prison", role: AgencyRole::Prison, name: "黑龙江省哈尔滨监狱", area_code: "230000" },
+    AgencyTemplate {
+        id: "justice",
+        role: AgencyRole::Justice,
+        name: "哈尔滨市南岗区司法局（社区矫正机构）",
+        area_code: "230103",
+    },
+];
+
+/// Options of [`init`].
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Crypto suite of the network.
+    pub suite: SuiteId,
+    /// Network name.
+    pub chain_id: ChainId,
+    /// SM2 distinguishing ID.
+    pub sm2_distid: String,
+    /// Now, in Unix seconds: start of certificate validity and genesis time.
+    pub now: i64,
+    /// Lifetime of the CA certificates, in days.
+    pub ca_days: u32,
+    /// Lifetime of node and clerk certificates, in days.
+    pub member_days: u32,
+}
+
+impl InitOptions {
+    /// Defaults for `suite` at time `now`.
+    pub fn new(suite: SuiteId, now: i64) -> Result<Self, TestnetError> {
+        Ok(InitOptions {
+            suite,
+            chain_id: ChainId::new(&format!("custos-local-{suite}"))
+                .map_err(|e| TestnetError::Invalid(e.to_string()))?,
+            sm2_distid: DEFAULT_SM2_DISTID.to_string(),
+            now,
+            ca_days: 3650,
+            member_days: 730,
+        })
+    }
+}
+
+/// One identity in the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdentitySummary {
+    /// Role.
+    pub role: MemberRole,
+    /// Subject.
+    pub subject: String,
+    /// Fingerprint (suite hash of the DER certificate).
+    pub fingerprint: String,
+    /// Expiry (RFC 3339).
+    pub not_after: String,
+    /// Certificate file.
+    pub cert: PathBuf,
+}
+
+/// One agency in the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgencySummary {
+    /// Id.
+    pub id: AgencyId,
+    /// Kind.
+    pub role: AgencyRole,
+    /// Display name.
+    pub name: String,
+    /// Home folder (`--home`).
+    pub home: PathBuf,
+    /// Validator address (hash of the node key), if it runs a validator.
+    pub node_id: Option<NodeId>,
+    /// CA, node and clerk identities.
+    pub identities: Vec<IdentitySummary>,
+}
+
+/// What a consortium folder holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsortiumSummary {
+    /// Folder.
+    pub dir: PathBuf,
+    /// Network name.
+    pub chain_id: ChainId,
+    /// Suite.
+    pub suite: SuiteId,
+    /// Genesis hash.
+    pub genesis_hash: String,
+    /// Hash of the first validator set.
+    pub validator_set_hash: String,
+    /// The agencies.
+    pub agencies: Vec<AgencySummary>,
+}
+
+fn crypto_err(context: &str) -> impl Fn(custos_primitives::crypto::CryptoError) -> TestnetError + '_ {
+    move |source| TestnetError::Crypto { context: context.to_string(), source }
+}
+
+fn x509_err(context: String) -> impl Fn(x509::X509Error) -> TestnetError {
+    move |source| TestnetError::X509 { context: context.clone(), source }
+}
+
+/// Creates the consortium in `dir`, which must be absent or empty.
+pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, TestnetError> {
+    if dir.exists() {
+        let mut entries = fs::read_dir(dir).map_err(|e| TestnetError::io(dir, e))?;
+        if entries.next().is_some() {
+            return Err(TestnetError::NotEmpty(dir.to_path_buf()));
+        }
+    }
+    fs::create_dir_all(dir).map_err(|e| TestnetError::io(dir, e))?;
+    let suite = AnySuite::new(opts.suite, &opts.sm2_distid).map_err(crypto_err("suite"))?;
+    let day = 86_400i64;
+    let ca_end = opts.now + i64::from(opts.ca_days) * day;
+    let member_end = (opts.now + i64::from(opts.member_days) * day).min(ca_end);
+
+    let mut agencies = Vec::new();
+    let mut validators = Vec::new();
+    let mut profiles = Vec::new();
+    for t in AGENCIES {
+        let id = AgencyId::new(t.id).map_err(|e| TestnetError::Invalid(e.to_string()))?;
+        let home_dir = dir.join(t.id);
+        let ca_key = home::generate_key(&suite)?;
+        let ca_der = x509::issue_ca(&ca_key, &id, &format!("{} CA", t.id), opts.now, ca_end)
+            .map_err(x509_err(format!("{} CA", t.id)))?;
+        let ca_cert = Certificate::from_der(&ca_der).map_err(x509_err(format!("{} CA", t.id)))?;
+        home::write_cert(&home_dir.join("ca/ca.crt.pem"), &ca_der)?;
+        home::write_key(&home_dir.join("ca/ca.key.pem"), &ca_key)?;
+        let mut identities = vec![IdentityPaths {
+            role: MemberRole::Ca,
+            cert: "ca/ca.crt.pem".into(),
+            key: "ca/ca.key.pem".into(),
+        }];
+        for (role, label) in [(MemberRole::Node, "node"), (MemberRole::Clerk, "clerk")] {
+            let key = home::generate_key(&suite)?;
+            let cn = format!("{}-{label}-1", t.id);
+            let der = x509::issue_member(
+                &ca_cert,
+                &ca_key,
+                &key.public_key(),
+                &CertParams { agency: &id, role, common_name: &cn, not_before: opts.now, not_after: member_end },
+            )
+            .map_err(x509_err(cn.clone()))?;
+            let cert_rel = PathBuf::from(format!("{label}/{label}.crt.pem"));
+            let key_rel = PathBuf::from(format!("{label}/{label}.key.pem"));
+            home::write_cert(&home_dir.join(&cert_rel), &der)?;
+            home::write_key(&home_dir.join(&key_rel), &key)?;
+            if role == MemberRole::Node {
+                validators.push(GenesisValidator { agency: id.clone(), node_cert_pem: x509::der_to_pem(&der), power: 1 });
+            }
+            identities.push(IdentityPaths { role, cert: cert_rel, key: key_rel });
+        }
+        agencies.push(GenesisAgency {
+            id: id.clone(),
+            role: t.role,
+            name: t.name.to_string(),
+            area_code: t.area_code.to_string(),
+            ca_cert_pem: x509::der_to_pem(&ca_der),
+        });
+        profiles.push((
+            home_dir,
+            Profile {
+                agency: id,
+                role: t.role,
+                name: t.name.to_string(),
+                chain_id: opts.chain_id.clone(),
+                suite: opts.suite,
+                sm2_distid: opts.sm2_distid.clone(),
+                identities,
+            },
+        ));
+    }
+    let genesis = Genesis {
+        chain_id: opts.chain_id.clone(),
+        suite: opts.suite,
+        sm2_distid: opts.sm2_distid.clone(),
+        genesis_time: opts.now,
+        agencies,
+        validators,
+    };
+    // Validate before writing: a consortium folder never holds a genesis that does not verify.
+    genesis.validate().map_err(|e| TestnetError::Genesis { path: dir.join(GENESIS_FILE), source: e })?;
+    let json = genesis.to_json();
+    home::write_atomic(&dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
+    for (home_dir, profile) in &profiles {
+        home::write_atomic(&home_dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
+        profile.save(home_dir)?;
+    }
+    summarize(dir, opts.now)
+}
+
+/// Loads and validates the genesis of a consortium folder or an agency home.
+pub fn load_genesis(path: &Path) -> Result<ValidatedGenesis, TestnetError> {
+    let file = if path.is_dir() { path.join(GENESIS_FILE) } else { path.to_path_buf() };
+    let text = fs::read_to_string(&file).map_err(|e| TestnetError::io(&file, e))?;
+    let g = Genesis::from_json(&text).map_err(|e| TestnetError::Genesis { path: file.clone(), source: e })?;
+    g.validate().map_err(|e| TestnetError::Genesis { path: file, source: e })
+}
+
+/// Describes an existing consortium folder, checking every home's identities against the
+/// genesis CAs at time `at` (Unix seconds).
+pub fn summarize(dir: &Path, at: i64) -> Result<ConsortiumSummary, TestnetError> {
+    let g = load_genesis(dir)?;
+    let mut agencies = Vec::new();
+    for a in &g.genesis.agencies {
+        let home_dir = dir.join(a.id.as_str());
+        let profile = Profile::load(&home_dir)?;
+        if profile.agency != a.id || profile.chain_id != g.genesis.chain_id {
+            return Err(TestnetError::Invalid(format!(
+                "{} holds the profile of agency {} on chain {}, expected {} on {}",
+                home_dir.display(),
+                profile.agency,
+                profile.chain_id,
+                a.id,
+                g.genesis.chain_id
+            )));
+        }
+        let ca = g.cas.get(&a.id).ok_or_else(|| TestnetError::Invalid(format!("no CA for {}", a.id)))?;
+        let mut identities = Vec::new();
+        let mut node_id = None;
+        for paths in &profile.identities {
+            let ident = profile.identity(&home_dir, paths.role)?;
+            if paths.role == MemberRole::Ca {
+                ident.cert.verify_as_ca(&g.suite, at).map_err(x509_err(format!("{} CA", a.id)))?;
+                if ident.cert.der() != ca.der() {
+                    return Err(TestnetError::Invalid(format!(
+                        "{}: the CA certificate differs from the one in genesis",
+                        home_dir.display()
+                    )));
+                }
+            } else {
+                let m = x509::verify_member(&g.suite, &ident.cert, ca, at, Some(paths.role))
+                    .map_err(x509_err(format!("{} {}", a.id, paths.role)))?;
+                if paths.role == MemberRole::Node {
+                    let id = NodeId::of_key(&g.suite, &m.public_key).map_err(crypto_err("node id"))?;
+                    if g.validators.iter().any(|v| v.node_id == id) {
+                        node_id = Some(id);
+                    }
+                }
+            }
+            identities.push(IdentitySummary {
+                role: paths.role,
+                subject: ident.cert.subject().to_string(),
+                fingerprint: ident.cert.fingerprint(&g.suite).to_string(),
+                not_after: x509::format_unix(ident.cert.not_after()),
+                cert: home_dir.join(&paths.cert),
+            });
+        }
+        agencies.push(AgencySummary {
+            id: a.id.clone(),
+            role: a.role,
+            name: a.name.clone(),
+            home: home_dir,
+            node_id,
+            identities,
+        });
+    }
+    Ok(ConsortiumSummary {
+        dir: dir.to_path_buf(),
+        chain_id: g.genesis.chain_id.clone(),
+        suite: g.genesis.suite,
+        genesis_hash: g.hash.to_string(),
+        validator_set_hash: g.validator_set_hash().to_string(),
+        agencies,
+    })
+}
