@@ -1098,11 +1098,11 @@ mod tests {
         use sm4::cipher::{BlockCipherEncrypt, KeyInit as _};
         let key = hex::decode("0123456789abcdeffedcba9876543210").unwrap();
         let cipher = sm4::Sm4::new_from_slice(&key).unwrap();
-        let mut block = sm4::cipher::Array::clone_from_slice(&key);
+        let mut block = sm4::cipher::Array::try_from(key.as_slice()).unwrap();
         cipher.encrypt_block(&mut block);
         assert_eq!(hex::encode(block), "681edf34d206965e86b3e94f536e4246");
         // GB/T 32907 Appendix A.2: one million encryptions.
-        let mut block = sm4::cipher::Array::clone_from_slice(&key);
+        let mut block = sm4::cipher::Array::try_from(key.as_slice()).unwrap();
         for _ in 0..1_000_000 {
             cipher.encrypt_block(&mut block);
         }

@@ -217,6 +217,14 @@ impl Certificate {
         if !rest.is_empty() {
             return Err(X509Error::Malformed(format!("{} trailing bytes after the certificate", rest.len())));
         }
+        // x509-parser is lenient outside the signed TBS (tag classes, the OID tag, the
+        // signature's unused-bits count), so one signed certificate could be presented in
+        // many encodings, each with its own fingerprint. Accept only its canonical DER.
+        let strict = x509_cert::Certificate::from_der(der)
+            .map_err(|e| X509Error::Malformed(format!("not DER: {e}")))?;
+        if strict.to_der().ok().as_deref() != Some(der) || cert.signature_value.unused_bits != 0 {
+            return Err(X509Error::Malformed("not in canonical DER form".into()));
+        }
         let subject = cert.subject().to_string();
         let issuer = cert.issuer().to_string();
         let outer_alg = cert.signature_algorithm.algorithm.to_id_string();
@@ -619,17 +627,17 @@ impl BuilderProfile for CustosProfile {
             Some(id) => der::asn1::OctetString::new(id.clone())?,
             None => ski.0.clone(),
         };
-        ext.push(BasicConstraints { ca: self.ca, path_len_constraint: self.ca.then_some(0) }.to_extension(&tbs.subject(), &ext)?);
+        ext.push(BasicConstraints { ca: self.ca, path_len_constraint: self.ca.then_some(0) }.to_extension(tbs.subject(), &ext)?);
         let usage = if self.ca {
             KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature
         } else {
             KeyUsages::DigitalSignature | KeyUsages::NonRepudiation
         };
-        ext.push(KeyUsage(usage).to_extension(&tbs.subject(), &ext)?);
-        ext.push(ski.to_extension(&tbs.subject(), &ext)?);
+        ext.push(KeyUsage(usage).to_extension(tbs.subject(), &ext)?);
+        ext.push(ski.to_extension(tbs.subject(), &ext)?);
         ext.push(
             AuthorityKeyIdentifier { key_identifier: Some(aki_id), ..Default::default() }
-                .to_extension(&tbs.subject(), &ext)?,
+                .to_extension(tbs.subject(), &ext)?,
         );
         Ok(ext)
     }

@@ -213,7 +213,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
         validators,
     };
     // Validate before writing: a consortium folder never holds a genesis that does not verify.
-    genesis.validate().map_err(|e| TestnetError::Genesis { path: dir.join(GENESIS_FILE), source: e })?;
+    genesis.validate().map_err(|e| TestnetError::Genesis { path: dir.join(GENESIS_FILE), source: Box::new(e) })?;
     let json = genesis.to_json();
     home::write_atomic(&dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
     for (home_dir, profile) in &profiles {
@@ -227,8 +227,8 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
 pub fn load_genesis(path: &Path) -> Result<ValidatedGenesis, TestnetError> {
     let file = if path.is_dir() { path.join(GENESIS_FILE) } else { path.to_path_buf() };
     let text = fs::read_to_string(&file).map_err(|e| TestnetError::io(&file, e))?;
-    let g = Genesis::from_json(&text).map_err(|e| TestnetError::Genesis { path: file.clone(), source: e })?;
-    g.validate().map_err(|e| TestnetError::Genesis { path: file, source: e })
+    let g = Genesis::from_json(&text).map_err(|e| TestnetError::Genesis { path: file.clone(), source: Box::new(e) })?;
+    g.validate().map_err(|e| TestnetError::Genesis { path: file, source: Box::new(e) })
 }
 
 /// Describes an existing consortium folder, checking every home's identities against the

@@ -74,7 +74,7 @@ pub enum TestnetError {
         /// The genesis file.
         path: PathBuf,
         /// The problem.
-        source: GenesisError,
+        source: Box<GenesisError>,
     },
     /// The home has no identity of this role.
     #[error("{home} has no {role} identity (see its profile.toml)")]
