@@ -1,3 +1,13 @@
-//! BFT integration: the Custos Context for Malachite, SM2/ed25519 signing schemes, the app loop.
+//! BFT integration: the Custos [`context::CustosContext`] for the Malachite engine, consensus
+//! signing for both suites (SM2 with SM3-ZA, ed25519), and the SCALE codec for every message
+//! the engine sends, syncs or writes to its WAL.
 //!
-//! This crate is a shell: later issues fill it (see docs/ARCHITECTURE.md).
+//! Nothing outside this crate names a Malachite type.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod context;
+pub mod signing;
+
+pub use context::{Address, BlockId, CustosContext, Height, Proposal, ProposalPart, Validator, ValidatorSet, Vote};

@@ -1,3 +1,19 @@
-//! The deterministic state machine: registry, anchors, case workflow, supervision, governance.
+//! The deterministic state machine ("runtime") every node runs on each block.
 //!
-//! This crate is a shell: later issues fill it (see docs/ARCHITECTURE.md).
+//! This first version carries what the node needs to run: member registration (a member
+//! certificate chained to an agency CA of the registry) and document anchors, with envelope
+//! checks (chain, expiry, signer, signature, nonce). The full registry with revocation, receipts,
+//! the case workflow, supervision and governance, and the authenticated state (a Jellyfish
+//! Merkle tree with inclusion and exclusion proofs) come with the contracts issue; until then
+//! the state commitment is a hash chain over each block's ordered write set.
+//!
+//! No I/O, no clock, no randomness: the same block on the same state gives the same result on
+//! every node.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![warn(missing_docs)]
+
+pub mod call;
+pub mod runtime;
+
+pub use call::{AnchorCall, Call, DocType, RegisterMemberCall, SignedTx};
+pub use runtime::{BlockOutcome, CallError, Runtime, StateRead, TxError};

@@ -233,7 +233,7 @@ impl<'de> Deserialize<'de> for Hash {
 
 /// A signature tagged with its suite. Both SM2 (raw `r ‖ s`) and ed25519 signatures are 64 bytes.
 #[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
 )]
 pub struct Signature {
     /// The suite that made the signature.
