@@ -438,7 +438,11 @@ fn print_summary(s: &ConsortiumSummary) {
     println!("chain id     {}", s.chain_id);
     println!("suite        {}", s.suite);
     println!("genesis      {}", s.genesis_hash);
-    println!("validators   {} (set hash {})", s.agencies.iter().filter(|a| a.node_id.is_some()).count(), s.validator_set_hash);
+    println!(
+        "validators   {} (set hash {})",
+        s.agencies.iter().filter(|a| a.node_id.is_some()).count(),
+        s.validator_set_hash
+    );
     for a in &s.agencies {
         println!();
         println!("{:<14} {} [{}]", a.id, a.name, a.role);
@@ -496,8 +500,9 @@ struct WhoamiIdentity {
 }
 
 fn whoami(home_dir: Option<&Path>, a: WhoamiArgs) -> Result<()> {
-    let home_dir =
-        home_dir.ok_or_else(|| anyhow!("no home: pass --home DIR (e.g. DIR/court from `custos testnet init`) or set CUSTOS_HOME"))?;
+    let home_dir = home_dir.ok_or_else(|| {
+        anyhow!("no home: pass --home DIR (e.g. DIR/court from `custos testnet init`) or set CUSTOS_HOME")
+    })?;
     let profile = Profile::load(home_dir)?;
     let g = consortium::load_genesis(home_dir)?;
     if g.genesis.chain_id != profile.chain_id {

@@ -11,13 +11,13 @@ use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
 use malachitebft_app_channel::app::types::core::{
-    CommitCertificate, CommitSignature, ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal,
-    PolkaCertificate, PolkaSignature, Round, RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage,
-    ValidatorProof, Validity, VoteType,
+    CommitCertificate, CommitSignature, ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal, PolkaCertificate,
+    PolkaSignature, Round, RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, ValidatorProof,
+    Validity, VoteType,
 };
 use malachitebft_app_channel::app::types::sync::{RawDecidedValue, Request, Response, Status};
-use malachitebft_sync::{ValueRequest, ValueResponse};
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
+use malachitebft_sync::{ValueRequest, ValueResponse};
 use parity_scale_codec::{Decode, Encode};
 
 use custos_primitives::codec::decode_exact;
@@ -483,7 +483,10 @@ fn encode_response(msg: &Response<CustosContext>) -> Result<Bytes, CodecError> {
         .values
         .iter()
         .map(|v| {
-            Ok(WireRawDecided { value: v.value_bytes.to_vec(), certificate: WireCommitCert::from_extended(&v.certificate)? })
+            Ok(WireRawDecided {
+                value: v.value_bytes.to_vec(),
+                certificate: WireCommitCert::from_extended(&v.certificate)?,
+            })
         })
         .collect::<Result<Vec<_>, CodecError>>()?;
     Ok(encode_versioned(&(r.start_height, values)))
@@ -556,4 +559,14 @@ pub fn encode_commit_cert(c: &WireCommitCert) -> Vec<u8> {
 /// Decodes a stored commit certificate.
 pub fn decode_commit_cert(bytes: &[u8]) -> Result<WireCommitCert, CodecError> {
     decode_versioned("commit certificate", bytes, MAX_CONSENSUS_MSG)
+}
+
+/// Encodes a proposed value for storage (the same encoding as in the WAL).
+pub fn encode_proposed_value(v: &ProposedValue<CustosContext>) -> Result<Vec<u8>, CodecError> {
+    Ok(<CustosCodec as Codec<ProposedValue<CustosContext>>>::encode(&CustosCodec, v)?.to_vec())
+}
+
+/// Decodes a stored proposed value.
+pub fn decode_proposed_value(bytes: &[u8]) -> Result<ProposedValue<CustosContext>, CodecError> {
+    <CustosCodec as Codec<ProposedValue<CustosContext>>>::decode(&CustosCodec, Bytes::copy_from_slice(bytes))
 }

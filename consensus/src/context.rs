@@ -30,9 +30,7 @@ pub const PROPOSAL_TAG: &[u8] = b"custos/proposal/v1";
 pub const STREAM_TAG: &[u8] = b"custos/proposal-stream/v1";
 
 /// A block height. The first block after genesis is height 1.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking)]
 pub struct Height(pub u64);
 
 impl fmt::Display for Height {
@@ -59,9 +57,7 @@ impl mc::Height for Height {
 }
 
 /// A validator's address: its [`NodeId`] (the hash of its node certificate's public key).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking)]
 pub struct Address(pub NodeId);
 
 impl fmt::Display for Address {
@@ -76,9 +72,7 @@ impl mc::Address for Address {}
 
 /// The value consensus decides on: the id of a block. The block itself is streamed as
 /// proposal parts and stored by the application.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking)]
 pub struct BlockId(pub BlockHash);
 
 impl mc::Value for BlockId {
@@ -318,14 +312,6 @@ impl ValidatorSet {
     pub fn validators(&self) -> &[Validator] {
         &self.validators
     }
-
-    /// The same set in the form the primitives hash (for `validator_set_hash`).
-    pub fn to_primitive(&self, agency_of: impl Fn(&Address) -> custos_primitives::types::AgencyId) -> Vec<GenesisValidator> {
-        self.validators
-            .iter()
-            .map(|v| GenesisValidator { node_id: v.address.0, agency: agency_of(&v.address), public_key: v.public_key, power: v.power })
-            .collect()
-    }
 }
 
 impl mc::ValidatorSet<CustosContext> for ValidatorSet {
@@ -364,6 +350,11 @@ impl CustosContext {
         &self.suite
     }
 
+    /// The proposer of (height, round) in `set`, if the set is not empty.
+    pub fn proposer<'a>(&self, set: &'a ValidatorSet, height: Height, round: Round) -> Option<&'a Validator> {
+        set.validators.get(Self::proposer_index(set.validators.len(), height, round))
+    }
+
     /// Proposer of (height, round): round-robin over the sorted set, starting at
     /// `(height - 1) mod n` in round 0.
     pub fn proposer_index(count: usize, height: Height, round: Round) -> usize {
@@ -398,7 +389,14 @@ impl mc::Context for CustosContext {
         }
     }
 
-    fn new_proposal(&self, height: Height, round: Round, value: BlockId, pol_round: Round, address: Address) -> Proposal {
+    fn new_proposal(
+        &self,
+        height: Height,
+        round: Round,
+        value: BlockId,
+        pol_round: Round,
+        address: Address,
+    ) -> Proposal {
         Proposal { height, round, value, pol_round, proposer: address }
     }
 
@@ -411,8 +409,11 @@ impl mc::Context for CustosContext {
     }
 }
 
-static EMPTY_VALIDATOR: Validator =
-    Validator { address: Address(NodeId(custos_primitives::Hash([0u8; 32]))), public_key: PublicKey::Ed25519([0u8; 32]), power: 0 };
+static EMPTY_VALIDATOR: Validator = Validator {
+    address: Address(NodeId(custos_primitives::Hash([0u8; 32]))),
+    public_key: PublicKey::Ed25519([0u8; 32]),
+    power: 0,
+};
 
 /// Verifies a precommit-style signature by `key` over `bytes` under the context's suite.
 pub(crate) fn verify_bytes(ctx: &CustosContext, key: &PublicKey, bytes: &[u8], sig: &Signature) -> bool {

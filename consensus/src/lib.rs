@@ -6,8 +6,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![warn(missing_docs)]
 
+pub mod block;
 pub mod codec;
 pub mod context;
+pub mod engine;
 pub mod signing;
 
 pub use context::{Address, BlockId, CustosContext, Height, Proposal, ProposalPart, Validator, ValidatorSet, Vote};

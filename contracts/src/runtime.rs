@@ -20,7 +20,7 @@ use custos_primitives::codec::decode_exact;
 use custos_primitives::crypto::{AnySuite, Hash, PublicKey, Suite};
 use custos_primitives::genesis::ValidatedGenesis;
 use custos_primitives::types::{
-    AgencyId, CaseRef, CertFingerprint, ChainId, DocHash, MAX_TX_BYTES, MemberRole, TxId, TX_ID_TAG,
+    AgencyId, CaseRef, CertFingerprint, ChainId, DocHash, MAX_TX_BYTES, MemberRole, TX_ID_TAG, TxId,
 };
 use custos_primitives::x509::{self, Certificate};
 
@@ -389,8 +389,8 @@ impl Runtime {
                     return Err(CallError::AlreadyRegistered(tx.signer));
                 }
                 // The envelope check verified the certificate.
-                let cert = Certificate::from_der(&r.certificate)
-                    .map_err(|_| CallError::AlreadyRegistered(tx.signer))?;
+                let cert =
+                    Certificate::from_der(&r.certificate).map_err(|_| CallError::AlreadyRegistered(tx.signer))?;
                 let (Ok(agency), Ok(role)) = (cert.agency(), cert.role()) else {
                     return Err(CallError::AlreadyRegistered(tx.signer));
                 };
@@ -417,8 +417,8 @@ impl Runtime {
         height: u64,
         time_ms: u64,
     ) -> Result<(), CallError> {
-        let member: MemberRecord =
-            read(state, &member_key(&tx.signer)).ok_or(CallError::RoleNotAllowed { role: MemberRole::Ca, call: "anchor".into() })?;
+        let member: MemberRecord = read(state, &member_key(&tx.signer))
+            .ok_or(CallError::RoleNotAllowed { role: MemberRole::Ca, call: "anchor".into() })?;
         if !matches!(member.role, MemberRole::Clerk | MemberRole::Adapter) {
             return Err(CallError::RoleNotAllowed { role: member.role, call: "anchor".into() });
         }

@@ -1,3 +1,12 @@
-//! The Custos node daemon: storage, mempool, networking, consensus, gRPC API, metrics.
-//!
-//! This crate is a shell: later issues fill it (see docs/ARCHITECTURE.md).
+//! The Custos node daemon: configuration, RocksDB storage, the mempool, the consensus engine
+//! (Malachite, through `custos-consensus`), the app loop that builds, validates and commits
+//! blocks, and Prometheus metrics.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod store;

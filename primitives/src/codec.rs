@@ -44,11 +44,7 @@ pub enum CodecError {
 
 /// Decodes exactly one `T` from `bytes`: at most `max_len` bytes, nesting at most
 /// [`MAX_DECODE_DEPTH`], and nothing left over.
-pub fn decode_exact<T: Decode>(
-    what: &'static str,
-    bytes: &[u8],
-    max_len: usize,
-) -> Result<T, CodecError> {
+pub fn decode_exact<T: Decode>(what: &'static str, bytes: &[u8], max_len: usize) -> Result<T, CodecError> {
     if bytes.len() > max_len {
         return Err(CodecError::TooLong { what, len: bytes.len(), max: max_len });
     }
@@ -62,10 +58,7 @@ pub fn decode_exact<T: Decode>(
 }
 
 /// Decodes a type whose encoding has a known maximum length ([`MaxEncodedLen`]).
-pub fn decode_bounded<T: Decode + MaxEncodedLen>(
-    what: &'static str,
-    bytes: &[u8],
-) -> Result<T, CodecError> {
+pub fn decode_bounded<T: Decode + MaxEncodedLen>(what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
     decode_exact(what, bytes, T::max_encoded_len())
 }
 
@@ -180,10 +173,7 @@ pub fn validate_id(what: &'static str, s: &str, max: usize) -> Result<(), IdErro
     if !first_ok {
         return Err(err("must start with a lower-case letter or digit".into()));
     }
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
-    {
+    if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')) {
         return Err(err("only a-z, 0-9, '-', '_' and '.' are allowed".into()));
     }
     Ok(())
@@ -201,10 +191,7 @@ mod tests {
         assert_eq!(decode_exact::<u32>("u32", &bytes, 4).unwrap(), 7);
         let mut long = bytes.clone();
         long.push(0);
-        assert!(matches!(
-            decode_exact::<u32>("u32", &long, 16),
-            Err(CodecError::TrailingBytes { remaining: 1, .. })
-        ));
+        assert!(matches!(decode_exact::<u32>("u32", &long, 16), Err(CodecError::TrailingBytes { remaining: 1, .. })));
         assert!(matches!(decode_exact::<u32>("u32", &bytes[..3], 4), Err(CodecError::Invalid { .. })));
         assert!(matches!(decode_exact::<u32>("u32", &long, 4), Err(CodecError::TooLong { .. })));
     }

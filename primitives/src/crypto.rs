@@ -168,18 +168,7 @@ impl FromStr for SuiteId {
 
 /// A 32-byte digest of the network's hash function (SM3 or SHA-256).
 #[derive(
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Encode,
-    Decode,
-    DecodeWithMemTracking,
-    MaxEncodedLen,
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
 )]
 pub struct Hash(pub [u8; 32]);
 
@@ -232,9 +221,7 @@ impl<'de> Deserialize<'de> for Hash {
 }
 
 /// A signature tagged with its suite. Both SM2 (raw `r ‖ s`) and ed25519 signatures are 64 bytes.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen)]
 pub struct Signature {
     /// The suite that made the signature.
     pub suite: SuiteId,
@@ -249,9 +236,7 @@ impl fmt::Debug for Signature {
 }
 
 /// A public signing key tagged with its suite.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen)]
 pub enum PublicKey {
     /// SM2 point, SEC1 uncompressed (`04 ‖ x ‖ y`).
     #[codec(index = 0)]
@@ -293,9 +278,8 @@ impl PublicKey {
             suite: SuiteId::Intl,
             reason: format!("expected 32 bytes, got {}", bytes.len()),
         })?;
-        ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| {
-            CryptoError::InvalidPublicKey { suite: SuiteId::Intl, reason: e.to_string() }
-        })?;
+        ed25519_dalek::VerifyingKey::from_bytes(&arr)
+            .map_err(|e| CryptoError::InvalidPublicKey { suite: SuiteId::Intl, reason: e.to_string() })?;
         Ok(PublicKey::Ed25519(arr))
     }
 
@@ -316,12 +300,12 @@ impl PublicKey {
 
     /// Decodes a DER SubjectPublicKeyInfo holding an SM2 or ed25519 key.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, CryptoError> {
-        let spki = spki::SubjectPublicKeyInfoRef::try_from(der).map_err(|e| {
-            CryptoError::InvalidPublicKey { suite: SuiteId::Sm, reason: format!("bad SPKI: {e}") }
-        })?;
-        let key = spki.subject_public_key.as_bytes().ok_or_else(|| {
-            invalid_pk(SuiteId::Sm, "SPKI bit string has unused bits")
-        })?;
+        let spki = spki::SubjectPublicKeyInfoRef::try_from(der)
+            .map_err(|e| CryptoError::InvalidPublicKey { suite: SuiteId::Sm, reason: format!("bad SPKI: {e}") })?;
+        let key = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| invalid_pk(SuiteId::Sm, "SPKI bit string has unused bits"))?;
         match spki.algorithm.oid {
             oid if oid == oids::ED25519 => PublicKey::ed25519_from_bytes(key),
             oid if oid == oids::EC_PUBLIC_KEY || oid == oids::SM2_CURVE => {
@@ -337,10 +321,7 @@ impl PublicKey {
                 }
                 PublicKey::sm2_from_sec1(key)
             }
-            other => Err(invalid_pk(
-                SuiteId::Sm,
-                &format!("key algorithm {other} is neither SM2 nor ed25519"),
-            )),
+            other => Err(invalid_pk(SuiteId::Sm, &format!("key algorithm {other} is neither SM2 nor ed25519"))),
         }
     }
 }
@@ -358,10 +339,7 @@ fn invalid_pk(suite: SuiteId, reason: &str) -> CryptoError {
 fn sm2_uncompressed(pk: &sm2::PublicKey) -> Result<[u8; 65], CryptoError> {
     use sm2::elliptic_curve::sec1::ToSec1Point;
     let point = pk.to_sec1_point(false);
-    point
-        .as_bytes()
-        .try_into()
-        .map_err(|_| invalid_pk(SuiteId::Sm, "unexpected SEC1 length"))
+    point.as_bytes().try_into().map_err(|_| invalid_pk(SuiteId::Sm, "unexpected SEC1 length"))
 }
 
 /// Object identifiers used by the suites and certificates.
@@ -373,8 +351,7 @@ pub mod oids {
     /// The SM2 curve (GM/T 0006).
     pub const SM2_CURVE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.301");
     /// SM2 signature with SM3 (GM/T 0006).
-    pub const SM2_WITH_SM3: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
+    pub const SM2_WITH_SM3: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
     /// ed25519 (RFC 8410).
     pub const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 }
@@ -415,9 +392,8 @@ impl SigningKey {
         use signature::Signer;
         match self {
             SigningKey::Sm2(k, _) => {
-                let sig: sm2::dsa::Signature = k.try_sign(msg).map_err(|e| {
-                    CryptoError::Signing { suite: SuiteId::Sm, reason: e.to_string() }
-                })?;
+                let sig: sm2::dsa::Signature =
+                    k.try_sign(msg).map_err(|e| CryptoError::Signing { suite: SuiteId::Sm, reason: e.to_string() })?;
                 let mut bytes = [0u8; 64];
                 bytes.copy_from_slice(&sig.to_bytes());
                 Ok(Signature { suite: SuiteId::Sm, bytes })
@@ -471,9 +447,7 @@ impl SigningKey {
                 .map_err(|e| CryptoError::InvalidSecretKey(format!("bad SM2 key: {e}")))?;
             Self::sm2_from_secret(&sk, distid)
         } else {
-            Err(CryptoError::InvalidSecretKey(format!(
-                "private key algorithm {oid} is neither SM2 nor ed25519"
-            )))
+            Err(CryptoError::InvalidSecretKey(format!("private key algorithm {oid} is neither SM2 nor ed25519")))
         }
     }
 
@@ -515,9 +489,7 @@ fn check_distid(distid: &str) -> Result<(), CryptoError> {
 }
 
 /// A public key that content keys are wrapped to (an agency's encryption key).
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen)]
 pub enum EncryptionPublicKey {
     /// SM2 point, SEC1 uncompressed.
     #[codec(index = 0)]
@@ -573,9 +545,7 @@ impl DecryptionKey {
                     None => EncryptionPublicKey::Sm2([0u8; 65]),
                 }
             }
-            DecryptionKey::X25519(s) => {
-                EncryptionPublicKey::X25519(x25519_dalek::PublicKey::from(s).to_bytes())
-            }
+            DecryptionKey::X25519(s) => EncryptionPublicKey::X25519(x25519_dalek::PublicKey::from(s).to_bytes()),
         }
     }
 }
@@ -767,11 +737,7 @@ pub trait Suite: Send + Sync + fmt::Debug {
     }
 
     /// Wraps (encrypts) a content key to a recipient's encryption key.
-    fn wrap_key(
-        &self,
-        recipient: &EncryptionPublicKey,
-        content_key: &AeadKey,
-    ) -> Result<Vec<u8>, CryptoError> {
+    fn wrap_key(&self, recipient: &EncryptionPublicKey, content_key: &AeadKey) -> Result<Vec<u8>, CryptoError> {
         let suite = self.id();
         if recipient.suite() != suite {
             return Err(CryptoError::WrongSuite {
@@ -813,9 +779,9 @@ pub trait Suite: Send + Sync + fmt::Debug {
         let suite = self.id();
         let err = |reason: &str| CryptoError::KeyWrap { suite, op: "unwrap", reason: reason.into() };
         let raw = match (suite, key) {
-            (SuiteId::Sm, DecryptionKey::Sm2(k)) => Zeroizing::new(
-                k.decrypt(wrapped).map_err(|_| err("SM2 decryption failed (wrong key or tampered)"))?,
-            ),
+            (SuiteId::Sm, DecryptionKey::Sm2(k)) => {
+                Zeroizing::new(k.decrypt(wrapped).map_err(|_| err("SM2 decryption failed (wrong key or tampered)"))?)
+            }
             (SuiteId::Intl, DecryptionKey::X25519(sk)) => {
                 if wrapped.len() < 32 + AEAD_TAG_LEN {
                     return Err(err("wrapped key too short"));
@@ -844,11 +810,7 @@ pub trait Suite: Send + Sync + fmt::Debug {
             }
         };
         if raw.len() != self.aead_key_len() {
-            return Err(err(&format!(
-                "unwrapped key is {} bytes, expected {}",
-                raw.len(),
-                self.aead_key_len()
-            )));
+            return Err(err(&format!("unwrapped key is {} bytes, expected {}", raw.len(), self.aead_key_len())));
         }
         Ok(AeadKey(raw))
     }
@@ -860,8 +822,11 @@ fn x25519_kek(shared: &[u8; 32], eph_pub: &[u8; 32], recipient: &[u8; 32]) -> Re
     salt[32..].copy_from_slice(recipient);
     let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), shared);
     let mut okm = Zeroizing::new([0u8; 32]);
-    hk.expand(b"custos/key-wrap/x25519/v1", okm.as_mut())
-        .map_err(|_| CryptoError::KeyWrap { suite: SuiteId::Intl, op: "derive", reason: "HKDF".into() })?;
+    hk.expand(b"custos/key-wrap/x25519/v1", okm.as_mut()).map_err(|_| CryptoError::KeyWrap {
+        suite: SuiteId::Intl,
+        op: "derive",
+        reason: "HKDF".into(),
+    })?;
     Ok(AeadKey::from_bytes(okm.as_ref()))
 }
 
@@ -936,11 +901,7 @@ impl Suite for SmSuite {
         use signature::Verifier;
         expect_suite("signature", SuiteId::Sm, sig.suite)?;
         let PublicKey::Sm2(pk) = key else {
-            return Err(CryptoError::WrongSuite {
-                what: "public key",
-                expected: SuiteId::Sm,
-                found: key.suite(),
-            });
+            return Err(CryptoError::WrongSuite { what: "public key", expected: SuiteId::Sm, found: key.suite() });
         };
         let vk = sm2::dsa::VerifyingKey::from_sec1_bytes(&self.distid, pk)
             .map_err(|_| invalid_pk(SuiteId::Sm, "not a point on the SM2 curve"))?;
@@ -973,25 +934,16 @@ impl Suite for IntlSuite {
     fn verify(&self, key: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
         expect_suite("signature", SuiteId::Intl, sig.suite)?;
         let PublicKey::Ed25519(pk) = key else {
-            return Err(CryptoError::WrongSuite {
-                what: "public key",
-                expected: SuiteId::Intl,
-                found: key.suite(),
-            });
+            return Err(CryptoError::WrongSuite { what: "public key", expected: SuiteId::Intl, found: key.suite() });
         };
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(pk)
-            .map_err(|e| invalid_pk(SuiteId::Intl, &e.to_string()))?;
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(pk).map_err(|e| invalid_pk(SuiteId::Intl, &e.to_string()))?;
         let s = ed25519_dalek::Signature::from_bytes(&sig.bytes);
         vk.verify_strict(msg, &s).map_err(|_| CryptoError::BadSignature { suite: SuiteId::Intl })
     }
 }
 
 fn expect_suite(what: &'static str, expected: SuiteId, found: SuiteId) -> Result<(), CryptoError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(CryptoError::WrongSuite { what, expected, found })
-    }
+    if expected == found { Ok(()) } else { Err(CryptoError::WrongSuite { what, expected, found }) }
 }
 
 /// A suite chosen at run time (from genesis or the command line).
@@ -1068,15 +1020,9 @@ mod tests {
     #[test]
     fn sm3_gbt32905_vectors() {
         let s = SmSuite::default();
-        assert_eq!(
-            s.hash(b"abc").to_hex(),
-            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
-        );
+        assert_eq!(s.hash(b"abc").to_hex(), "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0");
         let msg = b"abcd".repeat(16);
-        assert_eq!(
-            s.hash(&msg).to_hex(),
-            "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
-        );
+        assert_eq!(s.hash(&msg).to_hex(), "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732");
         // Incremental hashing gives the same digest.
         let mut h = s.hasher();
         for chunk in msg.chunks(7) {
@@ -1087,10 +1033,7 @@ mod tests {
 
     #[test]
     fn sha256_fips_vector() {
-        assert_eq!(
-            IntlSuite.hash(b"abc").to_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(IntlSuite.hash(b"abc").to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
@@ -1120,10 +1063,7 @@ mod tests {
         let sin = kin.sign(m).unwrap();
         sm.verify(&ksm.public_key(), m, &ssm).unwrap();
         intl.verify(&kin.public_key(), m, &sin).unwrap();
-        assert_eq!(
-            sm.verify(&ksm.public_key(), b"other", &ssm),
-            Err(CryptoError::BadSignature { suite: SuiteId::Sm })
-        );
+        assert_eq!(sm.verify(&ksm.public_key(), b"other", &ssm), Err(CryptoError::BadSignature { suite: SuiteId::Sm }));
         assert_eq!(
             intl.verify(&kin.public_key(), b"other", &sin),
             Err(CryptoError::BadSignature { suite: SuiteId::Intl })
@@ -1158,10 +1098,7 @@ mod tests {
             assert_eq!(k.public_key(), k2.public_key());
         }
         let sm_pem = SmSuite::default().generate_signing_key().unwrap().to_pkcs8_pem().unwrap();
-        assert!(matches!(
-            IntlSuite.signing_key_from_pem(&sm_pem),
-            Err(CryptoError::WrongSuite { .. })
-        ));
+        assert!(matches!(IntlSuite.signing_key_from_pem(&sm_pem), Err(CryptoError::WrongSuite { .. })));
         assert!(SmSuite::default().signing_key_from_pem("garbage").is_err());
     }
 

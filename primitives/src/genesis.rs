@@ -71,6 +71,16 @@ pub enum GenesisError {
     /// Voting power must be positive.
     #[error("validator {0} has zero voting power")]
     ZeroPower(NodeId),
+    /// The transport key is not a valid ed25519 public key, or is listed twice.
+    #[error("validator {node}: p2p_key {key:?}: {reason}")]
+    P2pKey {
+        /// The validator.
+        node: NodeId,
+        /// The key as given.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// No validators.
     #[error("genesis lists no validators")]
     NoValidators,
@@ -100,6 +110,9 @@ pub struct GenesisValidator {
     pub node_cert_pem: String,
     /// Voting power (1 per agency by design).
     pub power: u64,
+    /// The node's libp2p transport key (ed25519 public key, 64 hex digits). Only nodes whose
+    /// transport key is listed here may connect to the network.
+    pub p2p_key: String,
 }
 
 /// The genesis file.
@@ -130,6 +143,8 @@ pub struct Validator {
     pub public_key: PublicKey,
     /// Voting power.
     pub power: u64,
+    /// libp2p transport key (ed25519).
+    pub p2p_key: [u8; 32],
 }
 
 /// Hash of a validator set (sorted by node id, as SCALE).
@@ -168,6 +183,7 @@ struct CanonicalValidator<'a> {
     agency: &'a AgencyId,
     node_cert: &'a [u8],
     power: u64,
+    p2p_key: [u8; 32],
 }
 
 impl Genesis {
@@ -223,11 +239,20 @@ impl Genesis {
             if v.power == 0 {
                 return Err(GenesisError::ZeroPower(node_id));
             }
+            let p2p_err =
+                |reason: &str| GenesisError::P2pKey { node: node_id, key: v.p2p_key.clone(), reason: reason.into() };
+            let mut p2p_key = [0u8; 32];
+            hex::decode_to_slice(v.p2p_key.trim(), &mut p2p_key).map_err(|_| p2p_err("expected 64 hex digits"))?;
+            PublicKey::ed25519_from_bytes(&p2p_key).map_err(|_| p2p_err("not an ed25519 public key"))?;
+            if validators.iter().any(|x| x.p2p_key == p2p_key) {
+                return Err(p2p_err("listed for two validators"));
+            }
             validators.push(Validator {
                 node_id,
                 agency: v.agency.clone(),
                 public_key: member.public_key,
                 power: v.power,
+                p2p_key,
             });
             canonical_validators.push((node_id, v, cert.der().to_vec()));
         }
@@ -249,17 +274,16 @@ impl Genesis {
             .collect();
         let validators_enc: Vec<CanonicalValidator<'_>> = canonical_validators
             .iter()
-            .map(|(_, v, der)| CanonicalValidator { agency: &v.agency, node_cert: der, power: v.power })
+            .map(|(node_id, v, der)| CanonicalValidator {
+                agency: &v.agency,
+                node_cert: der,
+                power: v.power,
+                p2p_key: validators.iter().find(|x| &x.node_id == node_id).map(|x| x.p2p_key).unwrap_or_default(),
+            })
             .collect();
-        let body = (
-            &self.chain_id,
-            self.suite,
-            self.sm2_distid.as_bytes(),
-            self.genesis_time,
-            agencies_enc,
-            validators_enc,
-        )
-            .encode();
+        let body =
+            (&self.chain_id, self.suite, self.sm2_distid.as_bytes(), self.genesis_time, agencies_enc, validators_enc)
+                .encode();
         let hash = suite.hash_parts(&[GENESIS_TAG, &body]);
         Ok(ValidatedGenesis { genesis: self.clone(), suite, cas, validators, hash })
     }

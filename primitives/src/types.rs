@@ -111,9 +111,7 @@ impl CertFingerprint {
 
 /// The salt that travels with a document so low-entropy documents cannot be guessed from
 /// their anchored hash.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen)]
 pub struct Salt(pub [u8; 32]);
 
 impl Salt {
@@ -206,13 +204,8 @@ pub enum AgencyRole {
 
 impl AgencyRole {
     /// All roles, in registry order.
-    pub const ALL: [AgencyRole; 5] = [
-        AgencyRole::Court,
-        AgencyRole::Procuratorate,
-        AgencyRole::Police,
-        AgencyRole::Prison,
-        AgencyRole::Justice,
-    ];
+    pub const ALL: [AgencyRole; 5] =
+        [AgencyRole::Court, AgencyRole::Procuratorate, AgencyRole::Police, AgencyRole::Prison, AgencyRole::Justice];
 
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
@@ -324,9 +317,10 @@ impl fmt::Display for MemberRole {
 impl core::str::FromStr for MemberRole {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        MemberRole::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            format!("unknown member role {s:?}: expected ca, node, clerk, adapter, auditor or admin")
-        })
+        MemberRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown member role {s:?}: expected ca, node, clerk, adapter, auditor or admin"))
     }
 }
 
@@ -414,9 +408,7 @@ impl<C: Encode + Decode + Clone> Transaction<C> {
 }
 
 /// A block header.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen)]
 pub struct BlockHeader {
     /// Network name.
     pub chain_id: ChainId,
@@ -500,12 +492,7 @@ impl CommitCertificate {
 
     /// The payload each signature covers.
     pub fn payload(&self, chain_id: &ChainId) -> PrecommitPayload {
-        PrecommitPayload {
-            chain_id: chain_id.clone(),
-            height: self.height,
-            round: self.round,
-            block: self.block,
-        }
+        PrecommitPayload { chain_id: chain_id.clone(), height: self.height, round: self.round, block: self.block }
     }
 }
 

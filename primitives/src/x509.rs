@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use der::{Decode as _, Encode as _};
 use x509_cert::builder::{Builder, CertificateBuilder, profile::BuilderProfile};
-use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier,
-};
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier};
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -212,16 +210,15 @@ impl Certificate {
         if der.len() > MAX_CERT_BYTES {
             return Err(X509Error::TooLarge(der.len()));
         }
-        let (rest, cert) = x509_parser::parse_x509_certificate(der)
-            .map_err(|e| X509Error::Malformed(e.to_string()))?;
+        let (rest, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| X509Error::Malformed(e.to_string()))?;
         if !rest.is_empty() {
             return Err(X509Error::Malformed(format!("{} trailing bytes after the certificate", rest.len())));
         }
         // x509-parser is lenient outside the signed TBS (tag classes, the OID tag, the
         // signature's unused-bits count), so one signed certificate could be presented in
         // many encodings, each with its own fingerprint. Accept only its canonical DER.
-        let strict = x509_cert::Certificate::from_der(der)
-            .map_err(|e| X509Error::Malformed(format!("not DER: {e}")))?;
+        let strict =
+            x509_cert::Certificate::from_der(der).map_err(|e| X509Error::Malformed(format!("not DER: {e}")))?;
         if strict.to_der().ok().as_deref() != Some(der) || cert.signature_value.unused_bits != 0 {
             return Err(X509Error::Malformed("not in canonical DER form".into()));
         }
@@ -235,10 +232,9 @@ impl Certificate {
             )));
         }
         let public_key = PublicKey::from_spki_der(cert.public_key().raw).map_err(|e| match e {
-            CryptoError::InvalidPublicKey { reason, .. } => X509Error::UnsupportedAlgorithm {
-                subject: subject.clone(),
-                oid: reason,
-            },
+            CryptoError::InvalidPublicKey { reason, .. } => {
+                X509Error::UnsupportedAlgorithm { subject: subject.clone(), oid: reason }
+            }
             other => X509Error::Suite { subject: subject.clone(), source: other },
         })?;
         let common_name = cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).map(str::to_string);
@@ -253,8 +249,8 @@ impl Certificate {
         };
         let agency = single(Box::new(cert.subject().iter_organization()), "O")
             .and_then(|s| AgencyId::new(&s).map_err(|e| e.to_string()));
-        let role = single(Box::new(cert.subject().iter_organizational_unit()), "OU")
-            .and_then(|s| MemberRole::from_str(&s));
+        let role =
+            single(Box::new(cert.subject().iter_organizational_unit()), "OU").and_then(|s| MemberRole::from_str(&s));
         let bc = cert.basic_constraints().map_err(|e| X509Error::Malformed(format!("basicConstraints: {e}")))?;
         let ku = cert.key_usage().map_err(|e| X509Error::Malformed(format!("keyUsage: {e}")))?;
         Ok(Certificate {
@@ -299,9 +295,7 @@ impl Certificate {
         while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
             let after = &rest[start..];
             let end_marker = "-----END CERTIFICATE-----";
-            let end = after
-                .find(end_marker)
-                .ok_or_else(|| X509Error::Malformed("unterminated PEM block".into()))?;
+            let end = after.find(end_marker).ok_or_else(|| X509Error::Malformed("unterminated PEM block".into()))?;
             out.push(Self::from_pem(&after[..end + end_marker.len()])?);
             rest = &after[end + end_marker.len()..];
         }
@@ -333,10 +327,9 @@ impl Certificate {
     }
     /// The agency id from `O`.
     pub fn agency(&self) -> Result<&AgencyId, X509Error> {
-        self.agency.as_ref().map_err(|reason| X509Error::MissingAgency {
-            subject: self.subject.clone(),
-            reason: reason.clone(),
-        })
+        self.agency
+            .as_ref()
+            .map_err(|reason| X509Error::MissingAgency { subject: self.subject.clone(), reason: reason.clone() })
     }
     /// The role from `OU`.
     pub fn role(&self) -> Result<MemberRole, X509Error> {
@@ -416,10 +409,9 @@ impl Certificate {
                     subject: self.subject.clone(),
                     source: CryptoError::WrongSuite { what: "certificate signature", expected: suite.id(), found },
                 },
-                None => X509Error::UnsupportedAlgorithm {
-                    subject: self.subject.clone(),
-                    oid: self.signature_oid.clone(),
-                },
+                None => {
+                    X509Error::UnsupportedAlgorithm { subject: self.subject.clone(), oid: self.signature_oid.clone() }
+                }
             });
         }
         let bad = || X509Error::BadSignature { subject: self.subject.clone(), issuer: issuer.subject.clone() };
@@ -447,16 +439,26 @@ impl Certificate {
         if self.public_key.suite() != suite.id() {
             return Err(X509Error::Suite {
                 subject: self.subject.clone(),
-                source: CryptoError::WrongSuite { what: "CA key", expected: suite.id(), found: self.public_key.suite() },
+                source: CryptoError::WrongSuite {
+                    what: "CA key",
+                    expected: suite.id(),
+                    found: self.public_key.suite(),
+                },
             });
         }
         if !self.is_ca {
-            return Err(X509Error::NotACa { subject: self.subject.clone(), reason: "basicConstraints CA is not set".into() });
+            return Err(X509Error::NotACa {
+                subject: self.subject.clone(),
+                reason: "basicConstraints CA is not set".into(),
+            });
         }
         if let Some(ku) = self.key_usage
             && !ku.key_cert_sign
         {
-            return Err(X509Error::NotACa { subject: self.subject.clone(), reason: "keyUsage lacks keyCertSign".into() });
+            return Err(X509Error::NotACa {
+                subject: self.subject.clone(),
+                reason: "keyUsage lacks keyCertSign".into(),
+            });
         }
         self.verify_signed_by(suite, self)?;
         self.check_validity(at)?;
@@ -582,9 +584,7 @@ fn validity(p: &CertParams<'_>) -> Result<Validity, X509Error> {
         return Err(X509Error::Build("not_after must be later than not_before".into()));
     }
     let t = |secs: i64| -> Result<Time, X509Error> {
-        let d = Duration::from_secs(
-            u64::try_from(secs).map_err(|_| X509Error::Build("validity before 1970".into()))?,
-        );
+        let d = Duration::from_secs(u64::try_from(secs).map_err(|_| X509Error::Build("validity before 1970".into()))?);
         let gt = der::asn1::GeneralizedTime::from_unix_duration(d)
             .map_err(|e| X509Error::Build(format!("validity time: {e}")))?;
         Ok(Time::GeneralTime(gt))
@@ -627,7 +627,10 @@ impl BuilderProfile for CustosProfile {
             Some(id) => der::asn1::OctetString::new(id.clone())?,
             None => ski.0.clone(),
         };
-        ext.push(BasicConstraints { ca: self.ca, path_len_constraint: self.ca.then_some(0) }.to_extension(tbs.subject(), &ext)?);
+        ext.push(
+            BasicConstraints { ca: self.ca, path_len_constraint: self.ca.then_some(0) }
+                .to_extension(tbs.subject(), &ext)?,
+        );
         let usage = if self.ca {
             KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature
         } else {
@@ -687,7 +690,13 @@ fn build(
 }
 
 /// Creates a self-signed agency CA certificate (`OU=ca`). Returns DER.
-pub fn issue_ca(key: &SigningKey, agency: &AgencyId, common_name: &str, not_before: i64, not_after: i64) -> Result<Vec<u8>, X509Error> {
+pub fn issue_ca(
+    key: &SigningKey,
+    agency: &AgencyId,
+    common_name: &str,
+    not_before: i64,
+    not_after: i64,
+) -> Result<Vec<u8>, X509Error> {
     let params = CertParams { agency, role: MemberRole::Ca, common_name, not_before, not_after };
     let profile = CustosProfile { subject: build_name(&params)?, issuer: None, ca: true, issuer_ski: None };
     build(profile, &params, &key.public_key(), key)
@@ -724,7 +733,8 @@ pub fn issue_member(
     }
     let issuer = Name::from_der(&ca_cert.subject_raw).map_err(|e| X509Error::Build(format!("CA subject: {e}")))?;
     let issuer_ski = ca_ski(ca_cert)?;
-    let profile = CustosProfile { subject: build_name(params)?, issuer: Some(issuer), ca: false, issuer_ski: Some(issuer_ski) };
+    let profile =
+        CustosProfile { subject: build_name(params)?, issuer: Some(issuer), ca: false, issuer_ski: Some(issuer_ski) };
     build(profile, params, subject_key, ca_key)
 }
 
@@ -741,7 +751,8 @@ fn ca_ski(ca: &Certificate) -> Result<Vec<u8>, X509Error> {
     }
     // No SKI on the CA (e.g. a minimal OpenSSL CA): derive one the RFC 5280 way.
     let spki_der = ca.public_key().to_spki_der().map_err(|e| X509Error::Malformed(e.to_string()))?;
-    let spki = spki::SubjectPublicKeyInfoRef::try_from(spki_der.as_slice()).map_err(|e| X509Error::Malformed(e.to_string()))?;
+    let spki = spki::SubjectPublicKeyInfoRef::try_from(spki_der.as_slice())
+        .map_err(|e| X509Error::Malformed(e.to_string()))?;
     let ski = SubjectKeyIdentifier::try_from(spki).map_err(|e| X509Error::Build(e.to_string()))?;
     Ok(ski.0.as_bytes().to_vec())
 }

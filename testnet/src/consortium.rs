@@ -13,6 +13,73 @@ use serde::Serialize;
 use crate::TestnetError;
 use crate::home::{self, GENESIS_FILE, IdentityPaths, Profile};
 
+/// The node's libp2p transport key inside a home (PKCS#8 ed25519, 0600).
+pub const P2P_KEY_FILE: &str = "node/p2p.key.pem";
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The node configuration inside a home.
+pub const NODE_CONFIG_FILE: &str = "node.toml";
+
+/// The loopback ports of one local node.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Ports {
+    /// libp2p.
+    pub p2p: u16,
+    /// gRPC.
+    pub rpc: u16,
+    /// Prometheus.
+    pub metrics: u16,
+}
+
+impl Ports {
+    /// Ports of agency `i` from `base`.
+    pub fn of(base: u16, i: usize) -> Self {
+        let i = i as u16;
+        Ports { p2p: base + i, rpc: base + 100 + i, metrics: base + 200 + i }
+    }
+}
+
+fn peer_id_of_hex(key_hex: &str) -> Result<String, TestnetError> {
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(key_hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16)
+            .map_err(|_| TestnetError::Invalid(format!("bad p2p key {key_hex:?}")))?;
+    }
+    let pk = libp2p_identity::ed25519::PublicKey::try_from_bytes(&key)
+        .map_err(|e| TestnetError::Invalid(format!("bad p2p key {key_hex:?}: {e}")))?;
+    Ok(libp2p_identity::PublicKey::from(pk).to_peer_id().to_string())
+}
+
+/// The node configuration of a local node (see `custos-node --help` and docs/operator-guide.md).
+fn node_config(ports: &Ports, peers: &[String]) -> String {
+    let peers = peers.iter().map(|p| format!("  \"{p}\",")).collect::<Vec<_>>().join("\n");
+    format!(
+        "# custos-node configuration written by `custos testnet init`.\n\
+         home = \".\"\n\
+         data_dir = \"data\"\n\n\
+         [p2p]\n\
+         listen = \"/ip4/127.0.0.1/tcp/{p2p}\"\n\
+         peers = [\n{peers}\n]\n\n\
+         [rpc]\n\
+         listen = \"127.0.0.1:{rpc}\"\n\n\
+         [metrics]\n\
+         listen = \"127.0.0.1:{metrics}\"\n\n\
+         [consensus]\n\
+         timeout_propose = 2000\n\
+         timeout_prevote = 1000\n\
+         timeout_precommit = 1000\n\n\
+         [log]\n\
+         format = \"text\"\n\
+         level = \"info\"\n",
+        p2p = ports.p2p,
+        rpc = ports.rpc,
+        metrics = ports.metrics,
+    )
+}
+
 /// One agency of the template consortium.
 #[derive(Clone, Copy, Debug)]
 pub struct AgencyTemplate {
@@ -28,14 +95,18 @@ pub struct AgencyTemplate {
 
 /// The five agencies of the local testnet (a fictitious district of Harbin, 黑龙江).
 pub const AGENCIES: [AgencyTemplate; 5] = [
-    AgencyTemplate { id: "court", role: AgencyRole::Court, name: "哈尔滨市南岗区人民法院", area_code: "230103" },
+    AgencyTemplate {
+        id: "court", role: AgencyRole::Court, name: "哈尔滨市南岗区人民法院", area_code: "230103"
+    },
     AgencyTemplate {
         id: "procuratorate",
         role: AgencyRole::Procuratorate,
         name: "哈尔滨市南岗区人民检察院",
         area_code: "230103",
     },
-    AgencyTemplate { id: "police", role: AgencyRole::Police, name: "哈尔滨市公安局南岗分局", area_code: "230103" },
+    AgencyTemplate {
+        id: "police", role: AgencyRole::Police, name: "哈尔滨市公安局南岗分局", area_code: "230103"
+    },
     AgencyTemplate { id: "prison", role: AgencyRole::Prison, name: "黑龙江省哈尔滨监狱", area_code: "230000" },
     AgencyTemplate {
         id: "justice",
@@ -60,6 +131,8 @@ pub struct InitOptions {
     pub ca_days: u32,
     /// Lifetime of node and clerk certificates, in days.
     pub member_days: u32,
+    /// First port: agency `i` gets p2p `base+i`, gRPC `base+100+i`, metrics `base+200+i`.
+    pub base_port: u16,
 }
 
 impl InitOptions {
@@ -73,6 +146,7 @@ impl InitOptions {
             now,
             ca_days: 3650,
             member_days: 730,
+            base_port: 26000,
         })
     }
 }
@@ -160,11 +234,8 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
         let ca_cert = Certificate::from_der(&ca_der).map_err(x509_err(format!("{} CA", t.id)))?;
         home::write_cert(&home_dir.join("ca/ca.crt.pem"), &ca_der)?;
         home::write_key(&home_dir.join("ca/ca.key.pem"), &ca_key)?;
-        let mut identities = vec![IdentityPaths {
-            role: MemberRole::Ca,
-            cert: "ca/ca.crt.pem".into(),
-            key: "ca/ca.key.pem".into(),
-        }];
+        let mut identities =
+            vec![IdentityPaths { role: MemberRole::Ca, cert: "ca/ca.crt.pem".into(), key: "ca/ca.key.pem".into() }];
         for (role, label) in [(MemberRole::Node, "node"), (MemberRole::Clerk, "clerk")] {
             let key = home::generate_key(&suite)?;
             let cn = format!("{}-{label}-1", t.id);
@@ -180,7 +251,16 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
             home::write_cert(&home_dir.join(&cert_rel), &der)?;
             home::write_key(&home_dir.join(&key_rel), &key)?;
             if role == MemberRole::Node {
-                validators.push(GenesisValidator { agency: id.clone(), node_cert_pem: x509::der_to_pem(&der), power: 1 });
+                // The libp2p transport key is always ed25519 (libp2p has no SM2 identity); it is
+                // bound to the node by being listed next to its certificate in genesis.
+                let p2p = home::generate_key(&AnySuite::with_defaults(SuiteId::Intl))?;
+                home::write_key(&home_dir.join(P2P_KEY_FILE), &p2p)?;
+                validators.push(GenesisValidator {
+                    agency: id.clone(),
+                    node_cert_pem: x509::der_to_pem(&der),
+                    power: 1,
+                    p2p_key: hex_string(p2p.public_key().as_bytes()),
+                });
             }
             identities.push(IdentityPaths { role, cert: cert_rel, key: key_rel });
         }
@@ -216,9 +296,17 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
     genesis.validate().map_err(|e| TestnetError::Genesis { path: dir.join(GENESIS_FILE), source: Box::new(e) })?;
     let json = genesis.to_json();
     home::write_atomic(&dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
-    for (home_dir, profile) in &profiles {
+    let ports: Vec<Ports> = (0..profiles.len()).map(|i| Ports::of(opts.base_port, i)).collect();
+    let peer_ids: Vec<String> =
+        genesis.validators.iter().map(|v| peer_id_of_hex(&v.p2p_key)).collect::<Result<_, _>>()?;
+    for (i, (home_dir, profile)) in profiles.iter().enumerate() {
         home::write_atomic(&home_dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
         profile.save(home_dir)?;
+        let peers: Vec<String> = (0..profiles.len())
+            .filter(|j| *j != i)
+            .map(|j| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", ports[j].p2p, peer_ids[j]))
+            .collect();
+        home::write_atomic(&home_dir.join(NODE_CONFIG_FILE), node_config(&ports[i], &peers).as_bytes(), 0o644)?;
     }
     summarize(dir, opts.now)
 }

@@ -75,16 +75,15 @@ impl Profile {
 
     /// Writes `DIR/profile.toml` atomically.
     pub fn save(&self, home: &Path) -> Result<(), TestnetError> {
-        let text = toml::to_string_pretty(self).map_err(|e| TestnetError::Format {
-            path: home.join(PROFILE_FILE),
-            reason: e.to_string(),
-        })?;
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| TestnetError::Format { path: home.join(PROFILE_FILE), reason: e.to_string() })?;
         write_atomic(&home.join(PROFILE_FILE), text.as_bytes(), 0o644)
     }
 
     /// The suite of this home's network.
     pub fn suite(&self) -> Result<AnySuite, TestnetError> {
-        AnySuite::new(self.suite, &self.sm2_distid).map_err(|e| TestnetError::Crypto { context: "profile suite".into(), source: e })
+        AnySuite::new(self.suite, &self.sm2_distid)
+            .map_err(|e| TestnetError::Crypto { context: "profile suite".into(), source: e })
     }
 
     /// Loads the identity of `role` from the home.
@@ -161,7 +160,5 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TestnetE
 
 /// Generates a key for `suite`.
 pub fn generate_key(suite: &AnySuite) -> Result<SigningKey, TestnetError> {
-    suite
-        .generate_signing_key()
-        .map_err(|e| TestnetError::Crypto { context: "key generation".into(), source: e })
+    suite.generate_signing_key().map_err(|e| TestnetError::Crypto { context: "key generation".into(), source: e })
 }

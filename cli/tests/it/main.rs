@@ -43,7 +43,8 @@ fn testnet_init_writes_five_agencies_for_both_suites() {
         assert_eq!(ids, ["court", "procuratorate", "police", "prison", "justice"]);
         for a in agencies {
             assert!(a["node_id"].as_str().unwrap().len() == 64, "every agency runs a validator");
-            let roles: Vec<&str> = a["identities"].as_array().unwrap().iter().map(|i| i["role"].as_str().unwrap()).collect();
+            let roles: Vec<&str> =
+                a["identities"].as_array().unwrap().iter().map(|i| i["role"].as_str().unwrap()).collect();
             assert_eq!(roles, ["ca", "node", "clerk"]);
             let home = dir.join(a["id"].as_str().unwrap());
             for key in ["ca/ca.key.pem", "node/node.key.pem", "clerk/clerk.key.pem"] {
@@ -74,17 +75,41 @@ fn ca_issue_and_verify_with_clear_failures() {
     let other_ca = tmp.path().join("police-ca");
     let out = tmp.path().join("members");
     ok(&custos(&["ca", "init", "--agency", "court", "--suite", "sm", "--out", p(&ca), "--not-before", "2026-01-01"]));
-    ok(&custos(&["ca", "init", "--agency", "police", "--suite", "sm", "--out", p(&other_ca), "--not-before", "2026-01-01"]));
+    ok(&custos(&[
+        "ca",
+        "init",
+        "--agency",
+        "police",
+        "--suite",
+        "sm",
+        "--out",
+        p(&other_ca),
+        "--not-before",
+        "2026-01-01",
+    ]));
     assert_eq!(mode(&ca.join("ca.key.pem")), 0o600);
     let o = custos(&[
-        "ca", "issue", "--ca", p(&ca), "--role", "auditor", "--name", "court-auditor-1", "--out", p(&out),
-        "--not-before", "2026-01-01", "--days", "365",
+        "ca",
+        "issue",
+        "--ca",
+        p(&ca),
+        "--role",
+        "auditor",
+        "--name",
+        "court-auditor-1",
+        "--out",
+        p(&out),
+        "--not-before",
+        "2026-01-01",
+        "--days",
+        "365",
     ]);
     ok(&o);
     let cert = out.join("court-auditor-1.crt.pem");
     let ca_cert = ca.join("ca.crt.pem");
 
-    let o = custos(&["cert", "verify", p(&cert), "--ca", p(&ca_cert), "--role", "auditor", "--at", "2026-06-01", "--json"]);
+    let o =
+        custos(&["cert", "verify", p(&cert), "--ca", p(&ca_cert), "--role", "auditor", "--at", "2026-06-01", "--json"]);
     ok(&o);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["valid"], true);
@@ -95,7 +120,10 @@ fn ca_issue_and_verify_with_clear_failures() {
         assert_eq!(o.status.code(), Some(1), "expected a failed verification for {args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(needle), "stderr of {args:?} lacks {needle:?}: {}", stderr(&o));
     };
-    fail(&["cert", "verify", p(&cert), "--ca", p(&ca_cert), "--role", "clerk", "--at", "2026-06-01"], "but clerk is required");
+    fail(
+        &["cert", "verify", p(&cert), "--ca", p(&ca_cert), "--role", "clerk", "--at", "2026-06-01"],
+        "but clerk is required",
+    );
     fail(&["cert", "verify", p(&cert), "--ca", p(&ca_cert), "--at", "2027-06-01"], "expired");
     fail(&["cert", "verify", p(&cert), "--ca", p(&ca_cert), "--at", "2025-06-01"], "not valid before");
     fail(&["cert", "verify", p(&cert), "--ca", p(&other_ca.join("ca.crt.pem")), "--at", "2026-06-01"], "not by the CA");
@@ -108,7 +136,8 @@ fn ca_issue_and_verify_with_clear_failures() {
     fail(&["cert", "verify", p(&bad), "--ca", p(&ca_cert), "--at", "2026-06-01"], "not a valid X.509 certificate");
 
     // Issuing into an existing file is refused.
-    let o = custos(&["ca", "issue", "--ca", p(&ca), "--role", "auditor", "--name", "court-auditor-1", "--out", p(&out)]);
+    let o =
+        custos(&["ca", "issue", "--ca", p(&ca), "--role", "auditor", "--name", "court-auditor-1", "--out", p(&out)]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
 

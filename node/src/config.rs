@@ -1,0 +1,242 @@
+//! `custos-node --config FILE`: the node's TOML configuration.
+//!
+//! ```toml
+//! home = "/etc/custos/court"          # agency home: profile.toml, genesis.json, node/ keys
+//! data_dir = "/var/lib/custos/court"  # RocksDB and the consensus WAL
+//!
+//! [p2p]
+//! listen = "/ip4/0.0.0.0/tcp/26001"
+//! peers = ["/ip4/10.0.0.2/tcp/26001/p2p/12D3KooW..."]   # the other validators
+//!
+//! [rpc]
+//! listen = "0.0.0.0:7001"            # gRPC (mutual TLS)
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9101"          # Prometheus text format at /metrics
+//!
+//! [consensus]                        # milliseconds
+//! timeout_propose = 3000
+//! timeout_prevote = 1000
+//! timeout_precommit = 1000
+//! max_block_txs = 2000
+//!
+//! [mempool]
+//! max_txs = 10000
+//! max_bytes = 67108864
+//!
+//! [log]
+//! format = "text"                    # or "json"
+//! level = "info"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config {path}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value is out of range.
+    #[error("invalid config {path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The node configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Agency home (profile, genesis, node identity). Relative paths are relative to the config file.
+    pub home: PathBuf,
+    /// Where the node keeps RocksDB and the consensus WAL.
+    pub data_dir: PathBuf,
+    /// Peer-to-peer network.
+    pub p2p: P2pSection,
+    /// gRPC API.
+    pub rpc: RpcSection,
+    /// Prometheus metrics.
+    pub metrics: MetricsSection,
+    /// Consensus timing and block size.
+    #[serde(default)]
+    pub consensus: ConsensusSection,
+    /// Transaction pool.
+    #[serde(default)]
+    pub mempool: MempoolSection,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[p2p]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pSection {
+    /// Listen multiaddr, `/ip4/A/tcp/P`.
+    pub listen: String,
+    /// The other validators, `/ip4/A/tcp/P/p2p/PEERID`. Only peers listed here, whose PeerId is
+    /// a transport key in genesis, may connect.
+    pub peers: Vec<String>,
+}
+
+/// `[rpc]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcSection {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Prometheus listen address.
+    pub listen: SocketAddr,
+}
+
+/// `[consensus]`, times in milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusSection {
+    /// Propose timeout of round 0.
+    pub timeout_propose: u64,
+    /// Added to the propose timeout per round.
+    pub timeout_propose_delta: u64,
+    /// Prevote timeout.
+    pub timeout_prevote: u64,
+    /// Precommit timeout.
+    pub timeout_precommit: u64,
+    /// Added to prevote and precommit timeouts per round.
+    pub timeout_vote_delta: u64,
+    /// Most transactions per block.
+    pub max_block_txs: usize,
+    /// Most transaction bytes per block.
+    pub max_block_bytes: usize,
+}
+
+impl Default for ConsensusSection {
+    fn default() -> Self {
+        ConsensusSection {
+            timeout_propose: 3000,
+            timeout_propose_delta: 500,
+            timeout_prevote: 1000,
+            timeout_precommit: 1000,
+            timeout_vote_delta: 500,
+            max_block_txs: 2000,
+            max_block_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl ConsensusSection {
+    /// Malachite's timeouts.
+    pub fn timeouts(&self) -> custos_consensus::engine::LinearTimeouts {
+        let ms = Duration::from_millis;
+        let propose = ms(self.timeout_propose);
+        let prevote = ms(self.timeout_prevote);
+        let precommit = ms(self.timeout_precommit);
+        custos_consensus::engine::LinearTimeouts {
+            propose,
+            propose_delta: ms(self.timeout_propose_delta),
+            prevote,
+            prevote_delta: ms(self.timeout_vote_delta),
+            precommit,
+            precommit_delta: ms(self.timeout_vote_delta),
+            rebroadcast: propose + prevote + precommit,
+            max_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[mempool]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolSection {
+    /// Most pending transactions; beyond it submissions are answered "busy".
+    pub max_txs: usize,
+    /// Most pending bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for MempoolSection {
+    fn default() -> Self {
+        MempoolSection { max_txs: 10_000, max_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `custos_node=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { format: "text".into(), level: "info".into() }
+    }
+}
+
+impl NodeConfig {
+    /// Reads and checks a config file; relative paths become relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.to_path_buf(), source: e })?;
+        let mut cfg: NodeConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if cfg.home.is_relative() {
+            cfg.home = base.join(&cfg.home);
+        }
+        if cfg.data_dir.is_relative() {
+            cfg.data_dir = base.join(&cfg.data_dir);
+        }
+        let invalid = |reason: String| ConfigError::Invalid { path: path.to_path_buf(), reason };
+        if cfg.log.format != "text" && cfg.log.format != "json" {
+            return Err(invalid(format!("log.format must be \"text\" or \"json\", not {:?}", cfg.log.format)));
+        }
+        if cfg.consensus.timeout_propose == 0
+            || cfg.consensus.timeout_prevote == 0
+            || cfg.consensus.timeout_precommit == 0
+        {
+            return Err(invalid("consensus timeouts must be positive".into()));
+        }
+        if cfg.mempool.max_txs == 0 || cfg.mempool.max_bytes == 0 {
+            return Err(invalid("mempool limits must be positive".into()));
+        }
+        if cfg.consensus.max_block_txs == 0 || cfg.consensus.max_block_bytes == 0 {
+            return Err(invalid("block limits must be positive".into()));
+        }
+        Ok(cfg)
+    }
+
+    /// Serializes to TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}

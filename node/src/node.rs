@@ -1,0 +1,303 @@
+//! Starting a node: identity, storage, the consensus engine, the app loop, metrics.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+use tracing::{info, warn};
+
+use custos_consensus::codec::CustosCodec;
+use custos_consensus::context::{Address, CustosContext, ValidatorSet};
+use custos_consensus::engine::{
+    ConsensusConfig, ConsensusContext, DiscoveryConfig, EngineConfig, EngineHandle, Keypair, Multiaddr, NetworkContext,
+    NetworkIdentity, P2pConfig, RequestContext, SyncContext, ValuePayload, ValueSyncConfig, WalContext, start_engine,
+};
+use custos_consensus::signing::{CustosScheme, CustosSigner, CustosVerifier};
+use custos_contracts::runtime::Runtime;
+use custos_primitives::crypto::{AnySuite, SigningKey, SuiteId};
+use custos_primitives::genesis::{Genesis, ValidatedGenesis};
+use custos_primitives::types::{MemberRole, NodeId};
+use custos_primitives::x509::{self, Certificate};
+
+use crate::app::{App, Shared};
+use crate::config::NodeConfig;
+use crate::mempool::{Mempool, SignatureCache};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Meta key holding the genesis hash the data folder belongs to.
+const GENESIS_META: &[u8] = b"genesis_hash";
+
+/// Why a node cannot start. Each names the file or setting and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A file cannot be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The genesis is invalid.
+    #[error("genesis {path}: {reason}")]
+    Genesis {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The node identity is unusable.
+    #[error("node identity: {0}")]
+    Identity(String),
+    /// A p2p setting is invalid.
+    #[error("p2p: {0}")]
+    P2p(String),
+    /// Storage failed.
+    #[error("storage {path}: {reason}")]
+    Store {
+        /// Data folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The engine failed to start.
+    #[error("consensus engine: {0}")]
+    Engine(String),
+}
+
+fn read(path: &std::path::Path) -> Result<String, StartError> {
+    std::fs::read_to_string(path).map_err(|e| StartError::Read { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+/// The engine configuration handed to Malachite.
+#[derive(Clone, Debug)]
+struct EngineCfg {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl EngineConfig for EngineCfg {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+/// The libp2p PeerId of an ed25519 transport key.
+pub fn peer_id_of(p2p_key: &[u8; 32]) -> Result<libp2p_identity::PeerId, String> {
+    let pk = libp2p_identity::ed25519::PublicKey::try_from_bytes(p2p_key).map_err(|e| e.to_string())?;
+    Ok(libp2p_identity::PublicKey::from(pk).to_peer_id())
+}
+
+/// A running node.
+pub struct RunningNode {
+    /// Shared state (for the API).
+    pub shared: Arc<Shared>,
+    /// The engine.
+    pub engine: EngineHandle,
+    /// This node's validator address.
+    pub node_id: NodeId,
+    /// The genesis.
+    pub genesis: ValidatedGenesis,
+}
+
+impl std::fmt::Debug for RunningNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningNode").field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+/// Loads everything and starts the engine and the app loop.
+pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
+    let profile_path = cfg.home.join("profile.toml");
+    let genesis_path = cfg.home.join("genesis.json");
+    let genesis = Genesis::from_json(&read(&genesis_path)?)
+        .and_then(|g| g.validate())
+        .map_err(|e| StartError::Genesis { path: genesis_path.clone(), reason: e.to_string() })?;
+    let suite = genesis.suite.clone();
+    let profile: toml::Value = toml::from_str(&read(&profile_path)?)
+        .map_err(|e| StartError::Read { path: profile_path.clone(), reason: e.to_string() })?;
+    let agency = profile.get("agency").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+
+    // Node identity: certificate and key, checked against the genesis CA of our agency.
+    let cert_path = cfg.home.join("node/node.crt.pem");
+    let key_path = cfg.home.join("node/node.key.pem");
+    let cert = Certificate::from_pem(&read(&cert_path)?).map_err(|e| StartError::Identity(e.to_string()))?;
+    let key = suite.signing_key_from_pem_any(&read(&key_path)?).map_err(StartError::Identity)?;
+    if &key.public_key() != cert.public_key() {
+        return Err(StartError::Identity(format!("{} does not match {}", key_path.display(), cert_path.display())));
+    }
+    let ca = genesis
+        .cas
+        .get(cert.agency().map_err(|e| StartError::Identity(e.to_string()))?)
+        .ok_or_else(|| StartError::Identity(format!("agency {agency} is not in genesis")))?;
+    x509::verify_member(&suite, &cert, ca, now_secs(), Some(MemberRole::Node))
+        .map_err(|e| StartError::Identity(e.to_string()))?;
+    let node_id = NodeId::of_key(&suite, cert.public_key()).map_err(|e| StartError::Identity(e.to_string()))?;
+    let address = Address(node_id);
+    let me = genesis.validators.iter().find(|v| v.node_id == node_id).cloned();
+
+    // Transport key and the peers allowed to connect.
+    let p2p_path = cfg.home.join("node/p2p.key.pem");
+    let p2p_key =
+        AnySuite::with_defaults(SuiteId::Intl).signing_key_from_pem_any(&read(&p2p_path)?).map_err(StartError::P2p)?;
+    let SigningKey::Ed25519(p2p_secret) = &p2p_key else {
+        return Err(StartError::P2p(format!("{} must hold an ed25519 key", p2p_path.display())));
+    };
+    let mut seed = p2p_secret.to_bytes();
+    let keypair = Keypair::ed25519_from_bytes(&mut seed).map_err(|e| StartError::P2p(e.to_string()))?;
+    let my_p2p: [u8; 32] = p2p_key.public_key().as_bytes().try_into().unwrap_or([0u8; 32]);
+    if let Some(v) = &me
+        && v.p2p_key != my_p2p
+    {
+        return Err(StartError::P2p(format!(
+            "the transport key in {} is not the one genesis lists for this node",
+            p2p_path.display()
+        )));
+    }
+    let allowed: Vec<libp2p_identity::PeerId> =
+        genesis.validators.iter().filter_map(|v| peer_id_of(&v.p2p_key).ok()).collect();
+    let mut peers = Vec::new();
+    for p in &cfg.p2p.peers {
+        let addr: Multiaddr = p.parse().map_err(|e| StartError::P2p(format!("peer {p:?}: {e}")))?;
+        let peer = addr.iter().find_map(|proto| match proto {
+            multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        });
+        match peer {
+            Some(id) if allowed.contains(&id) => peers.push(addr),
+            Some(id) => {
+                return Err(StartError::P2p(format!(
+                    "peer {p} has PeerId {id}, which is not a transport key in genesis"
+                )));
+            }
+            None => return Err(StartError::P2p(format!("peer {p} must end with /p2p/<PeerId>"))),
+        }
+    }
+    let listen: Multiaddr =
+        cfg.p2p.listen.parse().map_err(|e| StartError::P2p(format!("listen {:?}: {e}", cfg.p2p.listen)))?;
+
+    // Storage, bound to this genesis.
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| StartError::Store { path: cfg.data_dir.clone(), reason: e.to_string() })?;
+    let db_path = cfg.data_dir.join("db");
+    let store_err = |e: crate::store::StoreError| StartError::Store { path: db_path.clone(), reason: e.to_string() };
+    let store = Store::open(&db_path).map_err(store_err)?;
+    match store.meta_get(GENESIS_META).map_err(store_err)? {
+        Some(h) if h != genesis.hash.0.to_vec() => {
+            return Err(StartError::Store {
+                path: db_path.clone(),
+                reason: "this data folder belongs to another chain (genesis hash differs)".into(),
+            });
+        }
+        Some(_) => {}
+        None => store.meta_put(GENESIS_META, &genesis.hash.0).map_err(store_err)?,
+    }
+
+    let ctx = CustosContext::new(genesis.genesis.chain_id.clone(), suite.clone());
+    let validators = ValidatorSet::from_genesis(&genesis.validators);
+    let metrics = Arc::new(Metrics::new());
+    let (commits, _) = broadcast::channel(1024);
+    let shared = Arc::new(Shared {
+        store: Arc::new(store),
+        mempool: Mutex::new(Mempool::new(cfg.mempool.max_txs, cfg.mempool.max_bytes)),
+        sig_cache: Mutex::new(SignatureCache::new(cfg.mempool.max_txs * 2)),
+        runtime: Runtime::new(&genesis),
+        commits,
+        metrics,
+        progress: Mutex::new((0, 0)),
+    });
+
+    let key = Arc::new(key);
+    let signer = CustosSigner::new(ctx.clone(), key.clone());
+    let verifier = CustosVerifier::new(ctx.clone());
+    let moniker = if agency.is_empty() { node_id.to_string() } else { agency.clone() };
+    let identity = if me.is_some() {
+        use custos_consensus::engine::Codec;
+        use custos_consensus::engine::Signer as _;
+        let pk_bytes = <CustosScheme as custos_consensus::engine::SigningScheme>::encode_public_key(cert.public_key());
+        let proof = signer
+            .sign_validator_proof(pk_bytes, keypair.public().to_peer_id().to_bytes())
+            .await
+            .map_err(|e| StartError::Identity(e.to_string()))?;
+        let proof_bytes: Bytes = CustosCodec.encode(&proof).map_err(|e| StartError::Identity(e.to_string()))?;
+        NetworkIdentity::new_validator(moniker.clone(), keypair, address.to_string(), proof_bytes)
+    } else {
+        warn!("this node is not in the genesis validator set: running as a full node");
+        NetworkIdentity::new(moniker.clone(), keypair, None)
+    };
+    let consensus_ctx = if me.is_some() {
+        ConsensusContext::new_validator(address, Box::new(verifier), Box::new(signer))
+    } else {
+        ConsensusContext::new_full_node(address, Box::new(verifier))
+    };
+    let mut p2p =
+        P2pConfig { listen_addr: listen, persistent_peers: peers, persistent_peers_only: true, ..Default::default() };
+    p2p.discovery = DiscoveryConfig { enabled: false, ..p2p.discovery };
+    // A chain-specific protocol name: peers of another chain are disconnected at Identify.
+    p2p.protocol_names.consensus = format!("/custos/{}/consensus/v1", genesis.genesis.chain_id);
+    p2p.protocol_names.sync = format!("/custos/{}/sync/v1", genesis.genesis.chain_id);
+    let engine_cfg = EngineCfg {
+        moniker,
+        consensus: ConsensusConfig { p2p, value_payload: ValuePayload::ProposalAndParts, ..Default::default() },
+        value_sync: ValueSyncConfig::default(),
+    };
+    let wal = cfg.data_dir.join("wal").join("consensus.wal");
+    let (channels, engine) = start_engine(
+        ctx.clone(),
+        engine_cfg,
+        WalContext::new(wal, CustosCodec),
+        NetworkContext::new(identity, CustosCodec),
+        consensus_ctx,
+        SyncContext::new(CustosCodec),
+        RequestContext::new(16),
+    )
+    .await
+    .map_err(|e| StartError::Engine(format!("{e:#}")))?;
+
+    let app = App::new(
+        ctx,
+        shared.clone(),
+        address,
+        key,
+        validators,
+        genesis.validator_set_hash(),
+        cfg.consensus.timeouts(),
+        cfg.consensus.max_block_txs,
+        cfg.consensus.max_block_bytes,
+        channels.network.clone(),
+    );
+    tokio::spawn(app.run(channels));
+    info!(node = %node_id, chain = %genesis.genesis.chain_id, validator = me.is_some(), "node started");
+    Ok(RunningNode { shared, engine, node_id, genesis })
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Reads a PKCS#8 key of either algorithm and checks it against the suite.
+trait KeyFromPem {
+    fn signing_key_from_pem_any(&self, pem: &str) -> Result<SigningKey, String>;
+}
+
+impl KeyFromPem for AnySuite {
+    fn signing_key_from_pem_any(&self, pem: &str) -> Result<SigningKey, String> {
+        use custos_primitives::crypto::Suite;
+        self.signing_key_from_pem(pem).map_err(|e| e.to_string())
+    }
+}
