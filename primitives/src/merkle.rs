@@ -206,13 +206,9 @@ impl MerkleProof {
 fn expected_path_len(mut index: u64, mut size: u64) -> usize {
     let mut len = 0;
     while size > 1 {
-        let k = {
-            let mut k = 1u64;
-            while k << 1 < size {
-                k <<= 1;
-            }
-            k
-        };
+        // Largest power of two below `size`. (A doubling loop `while k << 1 < size` never
+        // ends for sizes above 2^63, where `k << 1` wraps to 0; proofs are untrusted input.)
+        let k = 1u64 << (63 - (size - 1).leading_zeros());
         if index < k {
             size = k;
         } else {

@@ -112,8 +112,14 @@ fn block_header_and_commit_certificate() {
         round: 1,
         block: BlockHash(h(0x06)),
         signatures: vec![
-            CommitSignature { validator: NodeId(h(0x07)), signature: Signature { suite: SuiteId::Sm, bytes: [0x08; 64] } },
-            CommitSignature { validator: NodeId(h(0x09)), signature: Signature { suite: SuiteId::Sm, bytes: [0x0a; 64] } },
+            CommitSignature {
+                validator: NodeId(h(0x07)),
+                signature: Signature { suite: SuiteId::Sm, bytes: [0x08; 64] },
+            },
+            CommitSignature {
+                validator: NodeId(h(0x09)),
+                signature: Signature { suite: SuiteId::Sm, bytes: [0x0a; 64] },
+            },
         ]
         .try_into()
         .unwrap(),
