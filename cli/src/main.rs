@@ -15,6 +15,8 @@ use custos_primitives::types::{AgencyId, ChainId, MemberRole};
 use custos_primitives::x509::{self, CertParams, Certificate};
 use custos_testnet::consortium::{self, ConsortiumSummary, InitOptions};
 use custos_testnet::home::{self, Profile};
+
+mod ledger;
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
@@ -50,6 +52,54 @@ enum Command {
     Testnet(TestnetCommand),
     /// Show who the home (--home / CUSTOS_HOME) is, checking its identities against genesis.
     Whoami(WhoamiArgs),
+    /// The node's status: height, round, last block, validators, peers, pool.
+    Status(NodeArgs),
+    /// Anchor a document's salted hash on the ledger as this home's clerk; prints the
+    /// transaction id and the height it committed at, and writes FILE.anchor.json (the salt).
+    Anchor(AnchorArgs),
+    /// Say whether and where a document is anchored (exit 0), or that it is not (exit 1).
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// The node's gRPC address (HOST:PORT); default: [rpc] listen of the home's node.toml.
+    #[arg(long, value_name = "HOST:PORT")]
+    node: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct AnchorArgs {
+    /// The document.
+    file: PathBuf,
+    /// The court case number (案号); only its keyed hash goes on the ledger.
+    #[arg(long)]
+    case: String,
+    /// Document type code, e.g. JUDGMENT, EXEC_NOTICE, ASSESS_OPINION.
+    #[arg(long = "type", value_name = "TYPE")]
+    doc_type: String,
+    /// Recipient agencies (送达), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    to: Vec<String>,
+    /// Copy agencies (抄送), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    copy: Vec<String>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// The document.
+    file: PathBuf,
+    /// The anchor receipt holding the document's salt; default FILE.anchor.json.
+    #[arg(long, value_name = "FILE")]
+    receipt: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +212,22 @@ enum TestnetCommand {
     Init(TestnetInitArgs),
     /// Describe an existing consortium folder, re-checking every certificate.
     Show(TestnetShowArgs),
+    /// Start the five agencies' nodes as processes on loopback (creating the consortium in DIR
+    /// if it is empty) and run until interrupted; restarting on the same DIR continues the chain.
+    Up(TestnetUpArgs),
+}
+
+#[derive(Args, Debug)]
+struct TestnetUpArgs {
+    /// Consortium folder.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Crypto suite, when the consortium is created.
+    #[arg(long, default_value = "sm")]
+    suite: SuiteId,
+    /// First port (p2p base, gRPC base+100, metrics base+200), when the consortium is created.
+    #[arg(long, default_value_t = 26000)]
+    base_port: u16,
 }
 
 #[derive(Args, Debug)]
@@ -236,7 +302,86 @@ fn run(cli: Cli) -> Result<()> {
         Command::Testnet(TestnetCommand::Init(a)) => testnet_init(a),
         Command::Testnet(TestnetCommand::Show(a)) => testnet_show(a),
         Command::Whoami(a) => whoami(cli.home.as_deref(), a),
+        Command::Testnet(TestnetCommand::Up(a)) => runtime()?.block_on(testnet_up(a)),
+        Command::Status(a) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(ledger::status(home, a.node.as_deref(), a.json))
+        }
+        Command::Anchor(a) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(ledger::anchor(
+                home,
+                a.node.node.as_deref(),
+                &a.file,
+                &a.case,
+                &a.doc_type,
+                &a.to,
+                &a.copy,
+                a.node.json,
+            ))
+        }
+        Command::Verify(a) => {
+            let home = need_home(cli.home.as_deref())?;
+            let found = runtime()?.block_on(ledger::verify(
+                home,
+                a.node.node.as_deref(),
+                &a.file,
+                a.receipt.as_deref(),
+                a.node.json,
+            ))?;
+            if found { Ok(()) } else { Err(VerificationFailed(format!("{} is not anchored", a.file.display())).into()) }
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn need_home(home: Option<&Path>) -> Result<&Path> {
+    home.ok_or_else(|| {
+        anyhow!("no home: pass --home DIR (e.g. DIR/court from `custos testnet init`) or set CUSTOS_HOME")
+    })
+}
+
+async fn testnet_up(a: TestnetUpArgs) -> Result<()> {
+    use custos_testnet::net;
+    let empty = !a.dir.exists() || std::fs::read_dir(&a.dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+    if empty {
+        let mut opts = InitOptions::new(a.suite, now()?)?;
+        opts.base_port = a.base_port;
+        let summary = consortium::init(&a.dir, &opts)?;
+        println!("created consortium {} ({} suite, genesis {})", a.dir.display(), summary.suite, summary.genesis_hash);
+    } else {
+        let summary = consortium::summarize(&a.dir, now()?)?;
+        println!("reusing consortium {} ({} suite, genesis {})", a.dir.display(), summary.suite, summary.genesis_hash);
+    }
+    let bin = net::node_binary();
+    let mut nodes = net::start_all(&a.dir, &bin)?;
+    for n in &nodes {
+        println!("  {:<14} gRPC {:<16} metrics http://{}/metrics  log {}", n.agency, n.rpc, n.metrics, n.log.display());
+    }
+    println!("running; try: custos --home {}/court status   (Ctrl-C stops all nodes)", a.dir.display());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = tick.tick() => {
+                for n in nodes.iter_mut() {
+                    if let Ok(Some(status)) = n.child.try_wait() {
+                        eprintln!("custos: node {} exited ({status}); see {}", n.agency, n.log.display());
+                        net::stop_all(&mut nodes);
+                        bail!("a node exited");
+                    }
+                }
+            }
+        }
+    }
+    println!("stopping the nodes...");
+    net::stop_all(&mut nodes);
+    Ok(())
 }
 
 fn now() -> Result<i64> {

@@ -17,6 +17,6 @@ pub use malachitebft_app_channel::app::types::core::{
 pub use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 pub use malachitebft_app_channel::app::types::{Keypair, LocallyProposedValue, PeerId, ProposedValue};
 pub use malachitebft_app_channel::{
-    AppMsg, Channels, ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, NetworkMsg, RequestContext,
-    Signer, SyncContext, WalContext, start_engine,
+    AppMsg, Channels, ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, NetworkMsg, NetworkRequest,
+    RequestContext, Signer, SyncContext, WalContext, start_engine,
 };

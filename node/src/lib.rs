@@ -4,8 +4,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod app;
 pub mod config;
+pub mod grpc;
 pub mod mempool;
 pub mod metrics;
 pub mod node;

@@ -65,6 +65,7 @@ fn init_logging(cfg: &NodeConfig) {
 
 async fn run(cfg: NodeConfig) -> Result<()> {
     let node = custos_node::node::start(&cfg).await.context("the node could not start")?;
+    custos_node::node::serve_api(&cfg, &node).await.context("the API could not start")?;
     let metrics = node.shared.metrics.clone();
     let listener = tokio::net::TcpListener::bind(cfg.metrics.listen)
         .await

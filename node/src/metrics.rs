@@ -106,6 +106,11 @@ impl Metrics {
         self.peers.set(n as i64);
     }
 
+    /// Connected peers, as last set.
+    pub fn peers(&self) -> u64 {
+        u64::try_from(self.peers.get()).unwrap_or(0)
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -281,6 +281,20 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
         cfg.consensus.max_block_bytes,
         channels.network.clone(),
     );
+    // Peer count for metrics and status, from the network actor's own view.
+    let net_requests = channels.net_requests.clone();
+    let metrics = shared.metrics.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            match custos_consensus::engine::NetworkRequest::dump_state(&net_requests).await {
+                Ok(Some(dump)) => metrics.set_peers(dump.peers.len()),
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    });
     tokio::spawn(app.run(channels));
     info!(node = %node_id, chain = %genesis.genesis.chain_id, validator = me.is_some(), "node started");
     Ok(RunningNode { shared, engine, node_id, genesis })
@@ -300,4 +314,44 @@ impl KeyFromPem for AnySuite {
         use custos_primitives::crypto::Suite;
         self.signing_key_from_pem(pem).map_err(|e| e.to_string())
     }
+}
+
+/// Starts the gRPC API on `cfg.rpc.listen` with mutual TLS, using the node's transport
+/// certificate (`node/tls.crt.pem`, `node/tls.key.pem` in the home).
+pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), StartError> {
+    use custos_api::pb::ledger_server::LedgerServer;
+    let cert_path = cfg.home.join("node/tls.crt.pem");
+    let key_path = cfg.home.join("node/tls.key.pem");
+    let cert = Certificate::from_pem(&read(&cert_path)?).map_err(|e| StartError::Identity(e.to_string()))?;
+    let key_pem = read(&key_path)?;
+    let (label, key_der) = custos_primitives::crypto::pem_rfc7468_decode(&key_pem)
+        .map_err(|e| StartError::Identity(format!("{}: {e}", key_path.display())))?;
+    if label != "PRIVATE KEY" {
+        return Err(StartError::Identity(format!("{}: expected a PKCS#8 PRIVATE KEY", key_path.display())));
+    }
+    let agency = cert.agency().map_err(|e| StartError::Identity(e.to_string()))?;
+    let ca = node
+        .genesis
+        .cas
+        .get(agency)
+        .ok_or_else(|| StartError::Identity(format!("agency {agency} is not in genesis")))?;
+    let trust = Arc::new(custos_api::tls::TrustedCas::new(node.genesis.suite.clone(), node.genesis.cas.clone()));
+    let tls =
+        custos_api::tls::server_config(trust.clone(), vec![cert.der().to_vec(), ca.der().to_vec()], key_der.to_vec())
+            .map_err(|e| StartError::Identity(format!("API TLS: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(cfg.rpc.listen)
+        .await
+        .map_err(|e| StartError::P2p(format!("cannot listen for the API on {}: {e}", cfg.rpc.listen)))?;
+    let incoming = crate::grpc::incoming(listener, tls, trust);
+    let service = crate::api::LedgerService::new(node.shared.clone(), node.node_id, Arc::new(node.genesis.clone()));
+    let server = tonic::transport::Server::builder()
+        .add_service(LedgerServer::new(service).max_decoding_message_size(1024 * 1024))
+        .serve_with_incoming(incoming);
+    tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "API server stopped");
+        }
+    });
+    info!(addr = %cfg.rpc.listen, "gRPC API (mutual TLS) listening");
+    Ok(())
 }

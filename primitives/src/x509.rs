@@ -7,6 +7,11 @@
 //! - CA: `basicConstraints CA:TRUE, pathlen:0` (critical), `keyUsage keyCertSign, cRLSign,
 //!   digitalSignature`; members: `basicConstraints CA:FALSE`, `keyUsage digitalSignature,
 //!   nonRepudiation`; SKI and AKI on all;
+//! - TLS transport certificates ([`issue_transport`], [`verify_transport`]): issued by the
+//!   agency CA like members, same subject profile, but the subject key is always ed25519 (rustls
+//!   has no SM2), `keyUsage digitalSignature` and `extendedKeyUsage` `clientAuth` (plus
+//!   `serverAuth` for role `node`). The extended key usage is what tells a transport certificate
+//!   from a member certificate, so a TLS key can never act as a member key and vice versa;
 //! - SM2 certificates are signed with SM2-with-SM3 (1.2.156.10197.1.501), DER `(r, s)`,
 //!   over the ZA digest with the network's distinguishing ID (OpenSSL: `-sigopt distid:…`,
 //!   `openssl verify -vfyopt distid:…`); ed25519 certificates with 1.3.101.112.
@@ -20,7 +25,9 @@ use std::time::Duration;
 
 use der::{Decode as _, Encode as _};
 use x509_cert::builder::{Builder, CertificateBuilder, profile::BuilderProfile};
-use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+};
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -148,6 +155,14 @@ pub enum X509Error {
         /// Agency of the CA.
         ca: String,
     },
+    /// A certificate used for TLS that is not a transport certificate (no TLS extended key usage).
+    #[error("certificate {subject} is not a TLS transport certificate: {reason}")]
+    NotATransport {
+        /// Certificate subject.
+        subject: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Building a certificate failed.
     #[error("cannot build certificate: {0}")]
     Build(String),
@@ -164,6 +179,28 @@ pub struct KeyUsageBits {
     pub key_cert_sign: bool,
 }
 
+/// The TLS extended key usages (RFC 5280 §4.2.1.12) Custos checks. Their presence marks a
+/// transport certificate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExtKeyUsageBits {
+    /// id-kp-serverAuth: may authenticate a TLS server.
+    pub server_auth: bool,
+    /// id-kp-clientAuth: may authenticate a TLS client.
+    pub client_auth: bool,
+}
+
+impl ExtKeyUsageBits {
+    /// Whether any TLS purpose is present (a transport certificate).
+    pub fn is_tls(self) -> bool {
+        self.server_auth || self.client_auth
+    }
+}
+
+/// id-kp-serverAuth.
+const KP_SERVER_AUTH: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
+/// id-kp-clientAuth.
+const KP_CLIENT_AUTH: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+
 /// A parsed certificate, owning its DER.
 #[derive(Clone)]
 pub struct Certificate {
@@ -179,6 +216,7 @@ pub struct Certificate {
     not_after: i64,
     is_ca: bool,
     key_usage: Option<KeyUsageBits>,
+    ext_key_usage: Option<ExtKeyUsageBits>,
     public_key: PublicKey,
     signature_oid: String,
     tbs: Vec<u8>,
@@ -253,6 +291,7 @@ impl Certificate {
             single(Box::new(cert.subject().iter_organizational_unit()), "OU").and_then(|s| MemberRole::from_str(&s));
         let bc = cert.basic_constraints().map_err(|e| X509Error::Malformed(format!("basicConstraints: {e}")))?;
         let ku = cert.key_usage().map_err(|e| X509Error::Malformed(format!("keyUsage: {e}")))?;
+        let eku = cert.extended_key_usage().map_err(|e| X509Error::Malformed(format!("extendedKeyUsage: {e}")))?;
         Ok(Certificate {
             der: der.to_vec(),
             subject_raw: cert.subject().as_raw().to_vec(),
@@ -270,6 +309,8 @@ impl Certificate {
                 non_repudiation: k.value.non_repudiation(),
                 key_cert_sign: k.value.key_cert_sign(),
             }),
+            ext_key_usage: eku
+                .map(|e| ExtKeyUsageBits { server_auth: e.value.server_auth, client_auth: e.value.client_auth }),
             public_key,
             signature_oid: outer_alg,
             tbs: cert.tbs_certificate.as_ref().to_vec(),
@@ -317,6 +358,10 @@ impl Certificate {
     pub fn subject(&self) -> &str {
         &self.subject
     }
+    /// Subject as DER (the `Name`), e.g. for TLS CA hints.
+    pub fn subject_der(&self) -> &[u8] {
+        &self.subject_raw
+    }
     /// Issuer as text.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -346,6 +391,18 @@ impl Certificate {
     /// basicConstraints CA flag.
     pub fn is_ca(&self) -> bool {
         self.is_ca
+    }
+    /// The keyUsage extension, if present.
+    pub fn key_usage(&self) -> Option<KeyUsageBits> {
+        self.key_usage
+    }
+    /// The TLS purposes of the extendedKeyUsage extension, if present.
+    pub fn ext_key_usage(&self) -> Option<ExtKeyUsageBits> {
+        self.ext_key_usage
+    }
+    /// Whether this is a TLS transport certificate (extendedKeyUsage serverAuth or clientAuth).
+    pub fn is_transport(&self) -> bool {
+        self.ext_key_usage.is_some_and(ExtKeyUsageBits::is_tls)
     }
     /// The subject's public key.
     pub fn public_key(&self) -> &PublicKey {
@@ -466,16 +523,17 @@ impl Certificate {
     }
 }
 
-/// A member certificate that passed [`verify_member`].
+/// A member certificate that passed [`verify_member`], or a transport certificate that passed
+/// [`verify_transport`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedMember {
     /// The agency it belongs to.
     pub agency: AgencyId,
     /// Its role.
     pub role: MemberRole,
-    /// Its public key.
+    /// Its public key (always ed25519 for a transport certificate).
     pub public_key: PublicKey,
-    /// Its fingerprint.
+    /// Its fingerprint (under the network's suite hash).
     pub fingerprint: CertFingerprint,
     /// Its CN.
     pub common_name: Option<String>,
@@ -483,9 +541,20 @@ pub struct VerifiedMember {
     pub not_after: i64,
 }
 
+/// What a certificate issued by an agency CA is for. Members and transport certificates differ
+/// only in their key (the network's suite vs. always ed25519) and their usages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Usage {
+    /// Signs transactions, votes, receipts: key of the network's suite, no TLS purpose.
+    Member,
+    /// Authenticates a TLS connection: ed25519 key, extendedKeyUsage clientAuth (+ serverAuth).
+    Transport,
+}
+
 /// Verifies a member (node, clerk, adapter, auditor, admin) certificate against its agency
 /// CA at time `at` (Unix seconds): issuer and signature, validity of both, CA constraints,
-/// key usage, agency and — when `expected_role` is given — role.
+/// key usage, agency and — when `expected_role` is given — role. The key must be of the
+/// network's suite, and the certificate must not be a TLS transport certificate.
 pub fn verify_member(
     suite: &impl Suite,
     member: &Certificate,
@@ -493,16 +562,52 @@ pub fn verify_member(
     at: i64,
     expected_role: Option<MemberRole>,
 ) -> Result<VerifiedMember, X509Error> {
+    verify_issued(suite, member, ca, at, expected_role, Usage::Member)
+}
+
+/// Verifies a TLS transport certificate (see [`issue_transport`]) against its agency CA at time
+/// `at` (Unix seconds): the checks of [`verify_member`], except that the subject key must be
+/// ed25519 whatever the network's suite (the CA's signature is still under the network's
+/// suite), and that the certificate must carry the TLS extended key usage (clientAuth or
+/// serverAuth) — a member certificate is not a transport certificate. Which TLS purpose is
+/// needed (client or server) is the caller's to check with [`Certificate::ext_key_usage`].
+pub fn verify_transport(
+    suite: &impl Suite,
+    cert: &Certificate,
+    ca: &Certificate,
+    at: i64,
+    expected_role: Option<MemberRole>,
+) -> Result<VerifiedMember, X509Error> {
+    verify_issued(suite, cert, ca, at, expected_role, Usage::Transport)
+}
+
+fn verify_issued(
+    suite: &impl Suite,
+    member: &Certificate,
+    ca: &Certificate,
+    at: i64,
+    expected_role: Option<MemberRole>,
+    usage: Usage,
+) -> Result<VerifiedMember, X509Error> {
     let ca_agency = ca.verify_as_ca(suite, at)?;
-    if member.public_key.suite() != suite.id() {
-        return Err(X509Error::Suite {
-            subject: member.subject.clone(),
-            source: CryptoError::WrongSuite {
-                what: "certificate key",
-                expected: suite.id(),
-                found: member.public_key.suite(),
-            },
-        });
+    match usage {
+        Usage::Member if member.public_key.suite() != suite.id() => {
+            return Err(X509Error::Suite {
+                subject: member.subject.clone(),
+                source: CryptoError::WrongSuite {
+                    what: "certificate key",
+                    expected: suite.id(),
+                    found: member.public_key.suite(),
+                },
+            });
+        }
+        Usage::Transport if !matches!(member.public_key, PublicKey::Ed25519(_)) => {
+            return Err(X509Error::NotATransport {
+                subject: member.subject.clone(),
+                reason: "its key is SM2, but transport (TLS) keys are always ed25519".into(),
+            });
+        }
+        Usage::Member | Usage::Transport => {}
     }
     member.verify_signed_by(suite, ca)?;
     member.check_validity(at)?;
@@ -516,6 +621,21 @@ pub fn verify_member(
             subject: member.subject.clone(),
             reason: "keyUsage lacks digitalSignature".into(),
         });
+    }
+    match usage {
+        Usage::Member if member.is_transport() => {
+            return Err(X509Error::NotAMember {
+                subject: member.subject.clone(),
+                reason: "it is a TLS transport certificate (extendedKeyUsage serverAuth/clientAuth)".into(),
+            });
+        }
+        Usage::Transport if !member.is_transport() => {
+            return Err(X509Error::NotATransport {
+                subject: member.subject.clone(),
+                reason: "no extendedKeyUsage clientAuth or serverAuth (a member certificate?)".into(),
+            });
+        }
+        Usage::Member | Usage::Transport => {}
     }
     let agency = member.agency()?;
     if agency != ca_agency {
@@ -599,10 +719,21 @@ fn serial() -> Result<SerialNumber, X509Error> {
     SerialNumber::new(&b).map_err(|e| X509Error::Build(format!("serial: {e}")))
 }
 
+/// The kind of certificate being built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A self-signed agency CA.
+    Ca,
+    /// A member or transport certificate, issued by the CA.
+    Issued(Usage),
+}
+
 struct CustosProfile {
     subject: Name,
     issuer: Option<Name>,
-    ca: bool,
+    kind: Kind,
+    /// TLS server purpose too (transport certificates of nodes).
+    server_auth: bool,
     issuer_ski: Option<Vec<u8>>,
 }
 
@@ -627,16 +758,23 @@ impl BuilderProfile for CustosProfile {
             Some(id) => der::asn1::OctetString::new(id.clone())?,
             None => ski.0.clone(),
         };
-        ext.push(
-            BasicConstraints { ca: self.ca, path_len_constraint: self.ca.then_some(0) }
-                .to_extension(tbs.subject(), &ext)?,
-        );
-        let usage = if self.ca {
-            KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature
-        } else {
-            KeyUsages::DigitalSignature | KeyUsages::NonRepudiation
+        let ca = self.kind == Kind::Ca;
+        ext.push(BasicConstraints { ca, path_len_constraint: ca.then_some(0) }.to_extension(tbs.subject(), &ext)?);
+        let usage = match self.kind {
+            Kind::Ca => KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature,
+            Kind::Issued(Usage::Member) => KeyUsages::DigitalSignature | KeyUsages::NonRepudiation,
+            // TLS handshake signatures are not commitments: no nonRepudiation.
+            Kind::Issued(Usage::Transport) => KeyUsages::DigitalSignature.into(),
         };
         ext.push(KeyUsage(usage).to_extension(tbs.subject(), &ext)?);
+        if self.kind == Kind::Issued(Usage::Transport) {
+            let mut purposes = Vec::new();
+            if self.server_auth {
+                purposes.push(KP_SERVER_AUTH);
+            }
+            purposes.push(KP_CLIENT_AUTH);
+            ext.push(ExtendedKeyUsage(purposes).to_extension(tbs.subject(), &ext)?);
+        }
         ext.push(ski.to_extension(tbs.subject(), &ext)?);
         ext.push(
             AuthorityKeyIdentifier { key_identifier: Some(aki_id), ..Default::default() }
@@ -698,17 +836,48 @@ pub fn issue_ca(
     not_after: i64,
 ) -> Result<Vec<u8>, X509Error> {
     let params = CertParams { agency, role: MemberRole::Ca, common_name, not_before, not_after };
-    let profile = CustosProfile { subject: build_name(&params)?, issuer: None, ca: true, issuer_ski: None };
+    let profile = CustosProfile {
+        subject: build_name(&params)?,
+        issuer: None,
+        kind: Kind::Ca,
+        server_auth: false,
+        issuer_ski: None,
+    };
     build(profile, &params, &key.public_key(), key)
 }
 
 /// Issues a member certificate for `subject_key`, signed by the agency CA. Returns DER.
-/// The CA key must match the CA certificate, and the member's agency must be the CA's.
+/// The CA key must match the CA certificate, the member's key must be of the CA's suite, and
+/// the member's agency must be the CA's.
 pub fn issue_member(
     ca_cert: &Certificate,
     ca_key: &SigningKey,
     subject_key: &PublicKey,
     params: &CertParams<'_>,
+) -> Result<Vec<u8>, X509Error> {
+    issue(ca_cert, ca_key, subject_key, params, Usage::Member)
+}
+
+/// Issues a TLS transport certificate for the ed25519 `transport_key`, signed by the agency CA
+/// (SM2-with-SM3 for an SM2 CA, ed25519 for an ed25519 CA). Returns DER. Same subject profile
+/// as members (`params.role` is `node` for a node's server certificate, the member's role for
+/// a client; never `ca`), `keyUsage digitalSignature`, `extendedKeyUsage clientAuth` — and
+/// `serverAuth` for role `node`. Verify with [`verify_transport`].
+pub fn issue_transport(
+    ca_cert: &Certificate,
+    ca_key: &SigningKey,
+    transport_key: &PublicKey,
+    params: &CertParams<'_>,
+) -> Result<Vec<u8>, X509Error> {
+    issue(ca_cert, ca_key, transport_key, params, Usage::Transport)
+}
+
+fn issue(
+    ca_cert: &Certificate,
+    ca_key: &SigningKey,
+    subject_key: &PublicKey,
+    params: &CertParams<'_>,
+    usage: Usage,
 ) -> Result<Vec<u8>, X509Error> {
     if params.role == MemberRole::Ca {
         return Err(X509Error::Build("use issue_ca for CA certificates".into()));
@@ -716,12 +885,21 @@ pub fn issue_member(
     if &ca_key.public_key() != ca_cert.public_key() {
         return Err(X509Error::Build(format!("the CA key does not match the CA certificate {}", ca_cert.subject())));
     }
-    if subject_key.suite() != ca_key.suite() {
-        return Err(X509Error::Build(format!(
-            "member key is {} but the CA is {}",
-            subject_key.suite(),
-            ca_key.suite()
-        )));
+    match usage {
+        Usage::Member if subject_key.suite() != ca_key.suite() => {
+            return Err(X509Error::Build(format!(
+                "member key is {} but the CA is {}",
+                subject_key.suite(),
+                ca_key.suite()
+            )));
+        }
+        Usage::Transport if !matches!(subject_key, PublicKey::Ed25519(_)) => {
+            return Err(X509Error::Build(format!(
+                "a transport (TLS) key must be ed25519, not {} (rustls has no SM2)",
+                subject_key.suite()
+            )));
+        }
+        Usage::Member | Usage::Transport => {}
     }
     let ca_agency = ca_cert.agency()?;
     if ca_agency != params.agency {
@@ -733,8 +911,13 @@ pub fn issue_member(
     }
     let issuer = Name::from_der(&ca_cert.subject_raw).map_err(|e| X509Error::Build(format!("CA subject: {e}")))?;
     let issuer_ski = ca_ski(ca_cert)?;
-    let profile =
-        CustosProfile { subject: build_name(params)?, issuer: Some(issuer), ca: false, issuer_ski: Some(issuer_ski) };
+    let profile = CustosProfile {
+        subject: build_name(params)?,
+        issuer: Some(issuer),
+        kind: Kind::Issued(usage),
+        server_auth: usage == Usage::Transport && params.role == MemberRole::Node,
+        issuer_ski: Some(issuer_ski),
+    };
     build(profile, params, subject_key, ca_key)
 }
 
@@ -755,4 +938,186 @@ fn ca_ski(ca: &Certificate) -> Result<Vec<u8>, X509Error> {
         .map_err(|e| X509Error::Malformed(e.to_string()))?;
     let ski = SubjectKeyIdentifier::try_from(spki).map_err(|e| X509Error::Build(e.to_string()))?;
     Ok(ski.0.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::crypto::AnySuite;
+
+    const T0: i64 = 1_780_000_000; // 2026-05-28
+    const YEAR: i64 = 365 * 86_400;
+
+    struct Ca {
+        cert: Certificate,
+        key: SigningKey,
+        agency: AgencyId,
+    }
+
+    fn ca(suite: &AnySuite, agency: &str) -> Ca {
+        let key = suite.generate_signing_key().unwrap();
+        let agency = AgencyId::new(agency).unwrap();
+        let der = issue_ca(&key, &agency, &format!("{agency} CA"), T0, T0 + 10 * YEAR).unwrap();
+        Ca { cert: Certificate::from_der(&der).unwrap(), key, agency }
+    }
+
+    fn ed25519_key() -> SigningKey {
+        AnySuite::with_defaults(SuiteId::Intl).generate_signing_key().unwrap()
+    }
+
+    fn params<'a>(ca: &'a Ca, role: MemberRole, cn: &'a str) -> CertParams<'a> {
+        CertParams { agency: &ca.agency, role, common_name: cn, not_before: T0, not_after: T0 + 2 * YEAR }
+    }
+
+    fn transport(ca: &Ca, role: MemberRole, key: &PublicKey) -> Certificate {
+        let der = issue_transport(&ca.cert, &ca.key, key, &params(ca, role, "court-tls-1")).unwrap();
+        Certificate::from_der(&der).unwrap()
+    }
+
+    fn suites() -> [AnySuite; 2] {
+        [AnySuite::with_defaults(SuiteId::Sm), AnySuite::with_defaults(SuiteId::Intl)]
+    }
+
+    #[test]
+    fn ca_of_either_suite_issues_a_verifying_ed25519_transport_certificate() {
+        for suite in suites() {
+            let court = ca(&suite, "court");
+            let key = ed25519_key();
+            for role in [MemberRole::Node, MemberRole::Clerk, MemberRole::Adapter] {
+                let cert = transport(&court, role, &key.public_key());
+                // The CA's signature is under the network's suite; the subject key is ed25519.
+                let expected_sig = match suite.id() {
+                    SuiteId::Sm => oids::SM2_WITH_SM3,
+                    SuiteId::Intl => oids::ED25519,
+                };
+                assert_eq!(cert.signature_oid, expected_sig.to_string());
+                assert_eq!(cert.suite(), SuiteId::Intl);
+                let eku = cert.ext_key_usage().unwrap();
+                assert!(eku.client_auth);
+                assert_eq!(eku.server_auth, role == MemberRole::Node, "{role}");
+                let ku = cert.key_usage().unwrap();
+                assert!(ku.digital_signature && !ku.non_repudiation && !ku.key_cert_sign);
+                assert!(!cert.is_ca());
+
+                let v = verify_transport(&suite, &cert, &court.cert, T0 + 1, Some(role)).unwrap();
+                assert_eq!(v.agency.as_str(), "court");
+                assert_eq!(v.role, role);
+                assert_eq!(v.public_key, key.public_key());
+                assert_eq!(v.fingerprint, cert.fingerprint(&suite));
+                assert_eq!(v.common_name.as_deref(), Some("court-tls-1"));
+                assert_eq!(verify_transport(&suite, &cert, &court.cert, T0, None).unwrap().role, role);
+            }
+        }
+    }
+
+    #[test]
+    fn member_certificate_is_not_a_transport_certificate() {
+        for suite in suites() {
+            let court = ca(&suite, "court");
+            let key = suite.generate_signing_key().unwrap();
+            let der = issue_member(&court.cert, &court.key, &key.public_key(), &params(&court, MemberRole::Clerk, "c"))
+                .unwrap();
+            let member = Certificate::from_der(&der).unwrap();
+            assert!(!member.is_transport());
+            verify_member(&suite, &member, &court.cert, T0, Some(MemberRole::Clerk)).unwrap();
+            let err = verify_transport(&suite, &member, &court.cert, T0, Some(MemberRole::Clerk)).unwrap_err();
+            match suite.id() {
+                // SM2 key: refused for its key type.
+                SuiteId::Sm => assert!(
+                    matches!(&err, X509Error::NotATransport { reason, .. } if reason.contains("always ed25519")),
+                    "{err}"
+                ),
+                // ed25519 key, but no TLS extended key usage.
+                SuiteId::Intl => assert!(matches!(&err, X509Error::NotATransport { .. }), "{err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn transport_certificate_is_not_a_member_certificate() {
+        for suite in suites() {
+            let court = ca(&suite, "court");
+            let cert = transport(&court, MemberRole::Clerk, &ed25519_key().public_key());
+            let err = verify_member(&suite, &cert, &court.cert, T0, Some(MemberRole::Clerk)).unwrap_err();
+            match suite.id() {
+                SuiteId::Sm => assert!(matches!(&err, X509Error::Suite { .. }), "{err}"),
+                SuiteId::Intl => assert!(matches!(&err, X509Error::NotAMember { .. }), "{err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn issue_transport_refuses_an_sm2_key_and_the_ca_role() {
+        let sm = AnySuite::with_defaults(SuiteId::Sm);
+        let court = ca(&sm, "court");
+        let sm2_key = sm.generate_signing_key().unwrap();
+        let err =
+            issue_transport(&court.cert, &court.key, &sm2_key.public_key(), &params(&court, MemberRole::Node, "n"))
+                .unwrap_err();
+        assert!(matches!(&err, X509Error::Build(m) if m.contains("ed25519")), "{err}");
+        let err = issue_transport(
+            &court.cert,
+            &court.key,
+            &ed25519_key().public_key(),
+            &params(&court, MemberRole::Ca, "ca"),
+        )
+        .unwrap_err();
+        assert!(matches!(&err, X509Error::Build(m) if m.contains("issue_ca")), "{err}");
+        // issue_member still requires the CA's suite.
+        let err =
+            issue_member(&court.cert, &court.key, &ed25519_key().public_key(), &params(&court, MemberRole::Node, "n"))
+                .unwrap_err();
+        assert!(matches!(&err, X509Error::Build(m) if m.contains("member key is intl")), "{err}");
+    }
+
+    #[test]
+    fn expired_and_not_yet_valid_transport_certificates_are_refused() {
+        for suite in suites() {
+            let court = ca(&suite, "court");
+            let cert = transport(&court, MemberRole::Clerk, &ed25519_key().public_key());
+            let err = verify_transport(&suite, &cert, &court.cert, T0 + 2 * YEAR + 1, None).unwrap_err();
+            assert!(matches!(&err, X509Error::Expired { .. }), "{err}");
+            let err = verify_transport(&suite, &cert, &court.cert, T0 - 1, None).unwrap_err();
+            // The CA is checked first, and it is not yet valid either.
+            assert!(matches!(&err, X509Error::NotYetValid { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn wrong_agency_and_wrong_role_are_refused() {
+        for suite in suites() {
+            let court = ca(&suite, "court");
+            let police = ca(&suite, "police");
+            let cert = transport(&court, MemberRole::Clerk, &ed25519_key().public_key());
+            // Checked against another agency's CA.
+            let err = verify_transport(&suite, &cert, &police.cert, T0, None).unwrap_err();
+            assert!(matches!(&err, X509Error::IssuerMismatch { .. }), "{err}");
+            // A CA with the court's name but another key (not the genesis CA).
+            let rogue = ca(&suite, "court");
+            let err = verify_transport(&suite, &cert, &rogue.cert, T0, None).unwrap_err();
+            assert!(matches!(&err, X509Error::BadSignature { .. }), "{err}");
+            // The court CA will not issue for the police.
+            let p = CertParams { agency: &police.agency, ..params(&court, MemberRole::Clerk, "x") };
+            let err = issue_transport(&court.cert, &court.key, &ed25519_key().public_key(), &p).unwrap_err();
+            assert!(matches!(&err, X509Error::AgencyMismatch { .. }), "{err}");
+            // A clerk is not a node.
+            let err = verify_transport(&suite, &cert, &court.cert, T0, Some(MemberRole::Node)).unwrap_err();
+            assert!(
+                matches!(&err, X509Error::WrongRole { expected: MemberRole::Node, found: MemberRole::Clerk, .. }),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn transport_certificate_of_the_other_signature_suite_is_refused() {
+        // An ed25519 CA's transport certificate does not verify on an sm network.
+        let intl = AnySuite::with_defaults(SuiteId::Intl);
+        let court = ca(&intl, "court");
+        let cert = transport(&court, MemberRole::Node, &ed25519_key().public_key());
+        let sm = AnySuite::with_defaults(SuiteId::Sm);
+        let err = verify_transport(&sm, &cert, &court.cert, T0, None).unwrap_err();
+        assert!(matches!(&err, X509Error::Suite { .. }), "{err}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Generates a local five-agency consortium: per agency a CA, a node identity and a clerk
-//! identity, a home folder, and the shared genesis.
+//! identity (each with an ed25519 TLS transport certificate issued by the CA), a home folder,
+//! and the shared genesis.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,14 @@ pub const P2P_KEY_FILE: &str = "node/p2p.key.pem";
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// File name of a TLS transport certificate inside an identity's folder (`node/`, `clerk/`).
+pub const TLS_CERT_FILE: &str = "tls.crt.pem";
+/// File name of a TLS transport key (PKCS#8 ed25519, 0600) inside an identity's folder.
+pub const TLS_KEY_FILE: &str = "tls.key.pem";
+
+/// The consortium case key inside a home (hex, 0600).
+pub const CASE_KEY_FILE: &str = "case.key";
 
 /// The node configuration inside a home.
 pub const NODE_CONFIG_FILE: &str = "node.toml";
@@ -164,6 +173,12 @@ pub struct IdentitySummary {
     pub not_after: String,
     /// Certificate file.
     pub cert: PathBuf,
+    /// TLS transport certificate file (node and clerk), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// Fingerprint of the TLS transport certificate, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_fingerprint: Option<String>,
 }
 
 /// One agency in the summary.
@@ -234,18 +249,20 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
         let ca_cert = Certificate::from_der(&ca_der).map_err(x509_err(format!("{} CA", t.id)))?;
         home::write_cert(&home_dir.join("ca/ca.crt.pem"), &ca_der)?;
         home::write_key(&home_dir.join("ca/ca.key.pem"), &ca_key)?;
-        let mut identities =
-            vec![IdentityPaths { role: MemberRole::Ca, cert: "ca/ca.crt.pem".into(), key: "ca/ca.key.pem".into() }];
+        let mut identities = vec![IdentityPaths {
+            role: MemberRole::Ca,
+            cert: "ca/ca.crt.pem".into(),
+            key: "ca/ca.key.pem".into(),
+            tls_cert: None,
+            tls_key: None,
+        }];
         for (role, label) in [(MemberRole::Node, "node"), (MemberRole::Clerk, "clerk")] {
             let key = home::generate_key(&suite)?;
             let cn = format!("{}-{label}-1", t.id);
-            let der = x509::issue_member(
-                &ca_cert,
-                &ca_key,
-                &key.public_key(),
-                &CertParams { agency: &id, role, common_name: &cn, not_before: opts.now, not_after: member_end },
-            )
-            .map_err(x509_err(cn.clone()))?;
+            let params =
+                CertParams { agency: &id, role, common_name: &cn, not_before: opts.now, not_after: member_end };
+            let der =
+                x509::issue_member(&ca_cert, &ca_key, &key.public_key(), &params).map_err(x509_err(cn.clone()))?;
             let cert_rel = PathBuf::from(format!("{label}/{label}.crt.pem"));
             let key_rel = PathBuf::from(format!("{label}/{label}.key.pem"));
             home::write_cert(&home_dir.join(&cert_rel), &der)?;
@@ -262,7 +279,27 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
                     p2p_key: hex_string(p2p.public_key().as_bytes()),
                 });
             }
-            identities.push(IdentityPaths { role, cert: cert_rel, key: key_rel });
+            // The TLS transport identity (gRPC API): always ed25519, issued by the agency CA.
+            let tls_cert = PathBuf::from(format!("{label}/{TLS_CERT_FILE}"));
+            let tls_key = PathBuf::from(format!("{label}/{TLS_KEY_FILE}"));
+            let tls_cn = format!("{}-{label}-tls-1", t.id);
+            let transport = home::generate_key(&AnySuite::with_defaults(SuiteId::Intl))?;
+            let tls_der = x509::issue_transport(
+                &ca_cert,
+                &ca_key,
+                &transport.public_key(),
+                &CertParams { common_name: &tls_cn, ..params },
+            )
+            .map_err(x509_err(tls_cn.clone()))?;
+            home::write_cert(&home_dir.join(&tls_cert), &tls_der)?;
+            home::write_key(&home_dir.join(&tls_key), &transport)?;
+            identities.push(IdentityPaths {
+                role,
+                cert: cert_rel,
+                key: key_rel,
+                tls_cert: Some(tls_cert),
+                tls_key: Some(tls_key),
+            });
         }
         agencies.push(GenesisAgency {
             id: id.clone(),
@@ -297,6 +334,11 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
     let json = genesis.to_json();
     home::write_atomic(&dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
     let ports: Vec<Ports> = (0..profiles.len()).map(|i| Ports::of(opts.base_port, i)).collect();
+    let case_key = hex_string(
+        custos_primitives::crypto::random_bytes::<32>()
+            .map_err(|e| TestnetError::Crypto { context: "case key".into(), source: e })?
+            .as_ref(),
+    );
     let peer_ids: Vec<String> =
         genesis.validators.iter().map(|v| peer_id_of_hex(&v.p2p_key)).collect::<Result<_, _>>()?;
     for (i, (home_dir, profile)) in profiles.iter().enumerate() {
@@ -307,6 +349,8 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
             .map(|j| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", ports[j].p2p, peer_ids[j]))
             .collect();
         home::write_atomic(&home_dir.join(NODE_CONFIG_FILE), node_config(&ports[i], &peers).as_bytes(), 0o644)?;
+        // The consortium case key: case numbers go on the ledger only as HMAC(case key, number).
+        home::write_atomic(&home_dir.join(CASE_KEY_FILE), case_key.as_bytes(), 0o600)?;
     }
     summarize(dir, opts.now)
 }
@@ -360,12 +404,25 @@ pub fn summarize(dir: &Path, at: i64) -> Result<ConsortiumSummary, TestnetError>
                     }
                 }
             }
+            let mut tls_fingerprint = None;
+            if paths.tls_cert.is_some() || paths.tls_key.is_some() {
+                let t = profile.transport(&home_dir, paths.role)?;
+                let context = format!("{} {} TLS certificate", a.id, paths.role);
+                let v = x509::verify_transport(&g.suite, &t.cert, ca, at, Some(paths.role))
+                    .map_err(x509_err(context.clone()))?;
+                if paths.role == MemberRole::Node && !t.cert.ext_key_usage().is_some_and(|u| u.server_auth) {
+                    return Err(TestnetError::Invalid(format!("{context}: lacks extendedKeyUsage serverAuth")));
+                }
+                tls_fingerprint = Some(v.fingerprint.to_string());
+            }
             identities.push(IdentitySummary {
                 role: paths.role,
                 subject: ident.cert.subject().to_string(),
                 fingerprint: ident.cert.fingerprint(&g.suite).to_string(),
                 not_after: x509::format_unix(ident.cert.not_after()),
                 cert: home_dir.join(&paths.cert),
+                tls_cert: paths.tls_cert.as_ref().map(|p| home_dir.join(p)),
+                tls_fingerprint,
             });
         }
         agencies.push(AgencySummary {
@@ -385,4 +442,76 @@ pub fn summarize(dir: &Path, at: i64) -> Result<ConsortiumSummary, TestnetError>
         validator_set_hash: g.validator_set_hash().to_string(),
         agencies,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    const NOW: i64 = 1_780_000_000; // 2026-05-28
+
+    #[test]
+    fn node_and_clerk_get_ed25519_transport_identities() {
+        for suite in [SuiteId::Sm, SuiteId::Intl] {
+            let tmp = tempfile::tempdir().unwrap();
+            let s = init(tmp.path(), &InitOptions::new(suite, NOW).unwrap()).unwrap();
+            let g = load_genesis(tmp.path()).unwrap();
+            for a in &s.agencies {
+                let profile = Profile::load(&a.home).unwrap();
+                for role in [MemberRole::Node, MemberRole::Clerk] {
+                    let t = profile.transport(&a.home, role).unwrap();
+                    assert_eq!(t.key.suite(), SuiteId::Intl);
+                    assert_eq!(t.cert.suite(), SuiteId::Intl);
+                    let v = x509::verify_transport(&g.suite, &t.cert, &g.cas[&a.id], NOW, Some(role)).unwrap();
+                    assert_eq!(v.agency, a.id);
+                    assert_eq!(t.cert.ext_key_usage().unwrap().server_auth, role == MemberRole::Node);
+                    let label = role.as_str();
+                    let mode =
+                        fs::metadata(a.home.join(format!("{label}/{TLS_KEY_FILE}"))).unwrap().permissions().mode();
+                    assert_eq!(mode & 0o777, 0o600, "{label} TLS key mode {mode:o}");
+                    assert!(a.home.join(format!("{label}/{TLS_CERT_FILE}")).is_file());
+                    let summary = a.identities.iter().find(|i| i.role == role).unwrap();
+                    assert_eq!(summary.tls_fingerprint.as_deref(), Some(v.fingerprint.to_string().as_str()));
+                }
+                // The CA has no transport identity.
+                let err = profile.transport(&a.home, MemberRole::Ca).unwrap_err();
+                assert!(err.to_string().contains("no TLS transport certificate"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn swapped_transport_key_is_detected() {
+        let tmp = tempfile::tempdir().unwrap();
+        init(tmp.path(), &InitOptions::new(SuiteId::Sm, NOW).unwrap()).unwrap();
+        let court = tmp.path().join("court");
+        fs::remove_file(court.join("clerk/tls.key.pem")).unwrap();
+        fs::copy(court.join("node/tls.key.pem"), court.join("clerk/tls.key.pem")).unwrap();
+        let err = summarize(tmp.path(), NOW).unwrap_err();
+        assert!(matches!(err, TestnetError::KeyMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn profiles_without_transport_fields_still_load() {
+        let text = r#"
+agency = "court"
+role = "court"
+name = "x"
+chain_id = "custos-local-sm"
+suite = "sm"
+sm2_distid = "1234567812345678"
+
+[[identities]]
+role = "clerk"
+cert = "clerk/clerk.crt.pem"
+key = "clerk/clerk.key.pem"
+"#;
+        let p: Profile = toml::from_str(text).unwrap();
+        assert_eq!(p.identities[0].tls_cert, None);
+        let err = p.transport(Path::new("/nonexistent"), MemberRole::Clerk).unwrap_err();
+        assert!(matches!(err, TestnetError::Invalid(_)), "{err}");
+    }
 }

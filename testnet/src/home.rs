@@ -7,8 +7,13 @@
 //! DIR/ca/ca.crt.pem       the agency CA certificate
 //! DIR/ca/ca.key.pem       the agency CA key (0600; in production kept offline)
 //! DIR/node/node.{crt,key}.pem
+//! DIR/node/tls.{crt,key}.pem    the node's TLS transport certificate and ed25519 key (0600)
 //! DIR/clerk/clerk.{crt,key}.pem
+//! DIR/clerk/tls.{crt,key}.pem   the clerk's TLS transport certificate and ed25519 key (0600)
 //! ```
+//!
+//! TLS (the node's gRPC API) always uses ed25519 transport keys, in transport certificates
+//! issued by the agency CA (`x509::issue_transport`): rustls has no SM2.
 
 use std::fs;
 use std::io::Write;
@@ -54,6 +59,12 @@ pub struct IdentityPaths {
     pub cert: PathBuf,
     /// Private key (PKCS#8 PEM, 0600).
     pub key: PathBuf,
+    /// TLS transport certificate (PEM; ed25519 key, issued by the agency CA), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS transport key (PKCS#8 PEM, ed25519, 0600), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A loaded identity: certificate plus signing key.
@@ -97,6 +108,31 @@ impl Profile {
         let key = read_key(&home.join(&paths.key), &self.suite()?)?;
         if &key.public_key() != cert.public_key() {
             return Err(TestnetError::KeyMismatch { cert: home.join(&paths.cert), key: home.join(&paths.key) });
+        }
+        Ok(Identity { cert, key })
+    }
+
+    /// Loads the TLS transport identity of `role` from the home: its transport certificate
+    /// and ed25519 key (checked to match). The certificate's chain is not verified here (see
+    /// `x509::verify_transport`).
+    pub fn transport(&self, home: &Path, role: MemberRole) -> Result<Identity, TestnetError> {
+        let paths = self
+            .identities
+            .iter()
+            .find(|i| i.role == role)
+            .ok_or_else(|| TestnetError::NoIdentity { home: home.to_path_buf(), role })?;
+        let (Some(cert_rel), Some(key_rel)) = (&paths.tls_cert, &paths.tls_key) else {
+            return Err(TestnetError::Invalid(format!(
+                "{}: the {role} identity has no TLS transport certificate and key (tls_cert, tls_key in {PROFILE_FILE})",
+                home.display()
+            )));
+        };
+        let (cert_path, key_path) = (home.join(cert_rel), home.join(key_rel));
+        let cert = read_cert(&cert_path)?;
+        // Transport keys are ed25519 whatever the network's suite.
+        let key = read_key(&key_path, &AnySuite::with_defaults(SuiteId::Intl))?;
+        if &key.public_key() != cert.public_key() {
+            return Err(TestnetError::KeyMismatch { cert: cert_path, key: key_path });
         }
         Ok(Identity { cert, key })
     }

@@ -18,6 +18,7 @@ use custos_primitives::x509::X509Error;
 
 pub mod consortium;
 pub mod home;
+pub mod net;
 
 /// Errors of consortium generation and home handling. Each names the file or identity.
 #[derive(Debug, thiserror::Error)]

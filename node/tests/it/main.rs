@@ -3,4 +3,5 @@
 
 mod mempool;
 mod mempool_props;
+mod network;
 mod store;

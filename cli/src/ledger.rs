@@ -1,0 +1,344 @@
+//! Commands that talk to a node: `status`, `anchor`, `verify`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use parity_scale_codec::Encode;
+use serde::{Deserialize, Serialize};
+
+use custos_api::pb::ledger_client::LedgerClient;
+use custos_api::pb::{GetAccountRequest, GetAnchorRequest, StatusRequest, SubmitTxRequest, SubscribeRequest};
+use custos_contracts::call::{AnchorCall, Call, DocType, RegisterMemberCall};
+use custos_primitives::crypto::AnySuite;
+use custos_primitives::types::{AgencyId, CaseRef, DocHash, DocHasher, MemberRole, Salt, UnsignedTransaction};
+use custos_testnet::consortium;
+use custos_testnet::home::Profile;
+use tonic::transport::Channel;
+
+/// How many blocks a submitted transaction stays valid for.
+const VALIDITY_BLOCKS: u64 = 100;
+
+/// A connected client plus what it needs to sign.
+pub struct Session {
+    pub client: LedgerClient<Channel>,
+    pub profile: Profile,
+    pub home: PathBuf,
+    pub suite: AnySuite,
+    pub addr: String,
+}
+
+/// The node address: `--node`, else `[rpc] listen` of the home's `node.toml`.
+fn node_addr(home: &Path, node: Option<&str>) -> Result<String> {
+    if let Some(n) = node {
+        return Ok(n.to_string());
+    }
+    let path = home.join("node.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no --node given and {} is unreadable: pass --node HOST:PORT (the node's [rpc] listen address)",
+            path.display()
+        )
+    })?;
+    let v: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    v.get("rpc")
+        .and_then(|r| r.get("listen"))
+        .and_then(|l| l.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("{} has no [rpc] listen; pass --node HOST:PORT", path.display()))
+}
+
+/// Connects to the home's node with the clerk's transport certificate.
+pub async fn connect(home: &Path, node: Option<&str>, role: MemberRole) -> Result<Session> {
+    let profile = Profile::load(home)?;
+    let genesis = consortium::load_genesis(home)?;
+    let suite = genesis.suite.clone();
+    let ident = profile.transport(home, role)?;
+    let (_, key_der) = custos_primitives::crypto::pem_rfc7468_decode(&ident.key.to_pkcs8_pem()?)?;
+    let ca = genesis.cas.get(&profile.agency).ok_or_else(|| anyhow!("agency {} is not in genesis", profile.agency))?;
+    let trust = Arc::new(custos_api::tls::TrustedCas::new(genesis.suite.clone(), genesis.cas.clone()));
+    let tls =
+        custos_api::tls::client_config(trust, vec![ident.cert.der().to_vec(), ca.der().to_vec()], key_der.to_vec())?;
+    let addr = node_addr(home, node)?;
+    let client = custos_api::client::connect(&addr, tls)
+        .await
+        .map_err(|e| anyhow!("{e}\n  is the node running? (local network: `custos testnet up --dir DIR`)"))?;
+    Ok(Session { client, profile, home: home.to_path_buf(), suite, addr })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn status_err(addr: &str, s: tonic::Status) -> anyhow::Error {
+    let kind = s.metadata().get(custos_api::ERROR_KIND_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if s.code() == tonic::Code::Unavailable {
+        anyhow!("node at {addr} is unavailable ({}): is it running?", s.message())
+    } else if kind.is_empty() {
+        anyhow!("node at {addr} refused: {}", s.message())
+    } else {
+        anyhow!("node at {addr} refused ({kind}): {}", s.message())
+    }
+}
+
+#[derive(Serialize)]
+struct StatusView {
+    node: String,
+    agency: String,
+    chain_id: String,
+    suite: String,
+    height: u64,
+    round: u32,
+    last_block: String,
+    last_block_time_ms: u64,
+    validators: Vec<(String, String)>,
+    peers: u32,
+    mempool_txs: u64,
+}
+
+/// `custos status`.
+pub async fn status(home: &Path, node: Option<&str>, json: bool) -> Result<()> {
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let st = s.client.status(StatusRequest {}).await.map_err(|e| status_err(&s.addr, e))?.into_inner();
+    let view = StatusView {
+        node: s.addr.clone(),
+        agency: st.agency.clone(),
+        chain_id: st.chain_id.clone(),
+        suite: st.suite.clone(),
+        height: st.height,
+        round: st.round,
+        last_block: hex(&st.last_block_hash),
+        last_block_time_ms: st.last_block_time_ms,
+        validators: st.validators.iter().map(|v| (v.agency.clone(), hex(&v.node_id))).collect(),
+        peers: st.peers,
+        mempool_txs: st.mempool_txs,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(());
+    }
+    println!("node        {} ({})", view.node, view.agency);
+    println!("chain       {} ({} suite)", view.chain_id, view.suite);
+    println!("height      {} (round {})", view.height, view.round);
+    println!("last block  {}", view.last_block);
+    println!("peers       {}", view.peers);
+    println!("mempool     {} transactions", view.mempool_txs);
+    println!("validators  {}", view.validators.len());
+    for (agency, id) in &view.validators {
+        println!("  {agency:<14} {id}");
+    }
+    Ok(())
+}
+
+/// What `anchor` writes beside the document: the salt travels with it, so anyone holding the
+/// document and this file can recompute the anchored hash.
+#[derive(Serialize, Deserialize)]
+pub struct AnchorReceipt {
+    pub doc_hash: String,
+    pub salt: String,
+    pub tx_id: String,
+    pub height: u64,
+    pub chain_id: String,
+    pub doc_type: String,
+    pub issuer: String,
+}
+
+fn receipt_path(file: &Path) -> PathBuf {
+    let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".anchor.json");
+    file.with_file_name(name)
+}
+
+fn hash_file(suite: &AnySuite, salt: &Salt, file: &Path) -> Result<DocHash> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut h = DocHasher::new(suite, salt);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("cannot read {}", file.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize())
+}
+
+fn parse_agencies(list: &[String]) -> Result<Vec<AgencyId>> {
+    list.iter().filter(|s| !s.is_empty()).map(|s| AgencyId::new(s.trim()).map_err(|e| anyhow!("{e}"))).collect()
+}
+
+/// `custos anchor`.
+#[allow(clippy::too_many_arguments)]
+pub async fn anchor(
+    home: &Path,
+    node: Option<&str>,
+    file: &Path,
+    case: &str,
+    doc_type: &str,
+    to: &[String],
+    copy: &[String],
+    json: bool,
+) -> Result<()> {
+    let doc_type = DocType::new(doc_type).map_err(|e| anyhow!(e))?;
+    let recipients = parse_agencies(to)?;
+    let copies = parse_agencies(copy)?;
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let case_key_path = home.join("case.key");
+    let case_key = std::fs::read_to_string(&case_key_path)
+        .with_context(|| format!("cannot read the consortium case key {}", case_key_path.display()))?;
+    let case_ref = CaseRef::derive(&s.suite, case_key.trim().as_bytes(), case);
+    let salt = Salt::random()?;
+    let doc_hash = hash_file(&s.suite, &salt, file)?;
+    let clerk = s.profile.identity(&s.home, MemberRole::Clerk)?;
+    let signer = clerk.cert.fingerprint(&s.suite);
+    let account = s
+        .client
+        .get_account(GetAccountRequest { signer: signer.0.0.to_vec() })
+        .await
+        .map_err(|e| status_err(&s.addr, e))?
+        .into_inner();
+    let mut nonce = account.next_nonce;
+    let valid_until = account.height + VALIDITY_BLOCKS;
+    let mut calls = Vec::new();
+    if !account.registered {
+        let der = clerk.cert.der().to_vec();
+        calls.push(Call::RegisterMember(RegisterMemberCall {
+            certificate: der.try_into().map_err(|_| anyhow!("certificate too large"))?,
+        }));
+    }
+    calls.push(Call::Anchor(AnchorCall {
+        doc_hash,
+        doc_type: doc_type.clone(),
+        case_ref,
+        recipients: recipients.try_into().map_err(|_| anyhow!("at most 16 recipients"))?,
+        copies: copies.try_into().map_err(|_| anyhow!("at most 16 copies"))?,
+    }));
+    // Subscribe before submitting so the commit cannot be missed.
+    let mut commits =
+        s.client.subscribe_commits(SubscribeRequest {}).await.map_err(|e| status_err(&s.addr, e))?.into_inner();
+    // Each call waits for its commit: the anchor is accepted only from a registered member.
+    let mut result = (0u64, true, String::new());
+    let mut last_id = Vec::new();
+    for call in calls {
+        let name = call.name();
+        let tx = UnsignedTransaction { chain_id: s.profile.chain_id.clone(), signer, nonce, valid_until, call }
+            .sign(&clerk.key)?;
+        let resp = s
+            .client
+            .submit_tx(SubmitTxRequest { tx: tx.encode() })
+            .await
+            .map_err(|e| status_err(&s.addr, e))?
+            .into_inner();
+        last_id = resp.tx_id;
+        nonce += 1;
+        let started = Instant::now();
+        result = loop {
+            let next =
+                tokio::time::timeout(Duration::from_secs(60).saturating_sub(started.elapsed()), commits.message())
+                    .await
+                    .map_err(|_| {
+                        anyhow!("{name} not committed within 60 s; transaction {} may still commit", hex(&last_id))
+                    })?
+                    .map_err(|e| status_err(&s.addr, e))?
+                    .ok_or_else(|| anyhow!("the node closed the commit stream"))?;
+            if let Some(t) = next.txs.iter().find(|t| t.tx_id == last_id) {
+                break (next.height, t.ok, t.error.clone());
+            }
+        };
+        if !result.1 {
+            bail!("{name} transaction {} committed at height {} but failed: {}", hex(&last_id), result.0, result.2);
+        }
+    }
+    let (height, ok, error) = result;
+    if !ok {
+        bail!("transaction {} committed at height {height} but failed: {error}", hex(&last_id));
+    }
+    let receipt = AnchorReceipt {
+        doc_hash: doc_hash.to_string(),
+        salt: hex(&salt.0),
+        tx_id: hex(&last_id),
+        height,
+        chain_id: s.profile.chain_id.to_string(),
+        doc_type: doc_type.to_string(),
+        issuer: s.profile.agency.to_string(),
+    };
+    let rpath = receipt_path(file);
+    std::fs::write(&rpath, serde_json::to_string_pretty(&receipt)?)
+        .with_context(|| format!("cannot write {}", rpath.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&receipt)?);
+    } else {
+        println!("anchored {} ({doc_type})", file.display());
+        println!("  document hash  {}", receipt.doc_hash);
+        println!("  transaction    {}", receipt.tx_id);
+        println!("  height         {height}");
+        println!("  salt saved in  {} (keep it with the document)", rpath.display());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct VerifyView {
+    file: PathBuf,
+    doc_hash: String,
+    anchored: bool,
+    height: Option<u64>,
+    tx_id: Option<String>,
+    issuer: Option<String>,
+    doc_type: Option<String>,
+    time_ms: Option<u64>,
+    recipients: Vec<String>,
+    copies: Vec<String>,
+}
+
+/// `custos verify FILE`: exit 0 when anchored, 1 when not.
+pub async fn verify(home: &Path, node: Option<&str>, file: &Path, receipt: Option<&Path>, json: bool) -> Result<bool> {
+    let rpath = receipt.map(Path::to_path_buf).unwrap_or_else(|| receipt_path(file));
+    let text = std::fs::read_to_string(&rpath).with_context(|| {
+        format!("cannot read {}: the salt of the document is needed (pass --receipt FILE)", rpath.display())
+    })?;
+    let r: AnchorReceipt =
+        serde_json::from_str(&text).with_context(|| format!("{} is not an anchor receipt", rpath.display()))?;
+    let mut salt = [0u8; 32];
+    for (i, b) in salt.iter_mut().enumerate() {
+        *b = u8::from_str_radix(r.salt.get(2 * i..2 * i + 2).unwrap_or("zz"), 16)
+            .map_err(|_| anyhow!("{}: bad salt", rpath.display()))?;
+    }
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let doc_hash = hash_file(&s.suite, &Salt(salt), file)?;
+    let a = s
+        .client
+        .get_anchor(GetAnchorRequest { doc_hash: doc_hash.0.0.to_vec() })
+        .await
+        .map_err(|e| status_err(&s.addr, e))?
+        .into_inner();
+    let view = VerifyView {
+        file: file.to_path_buf(),
+        doc_hash: doc_hash.to_string(),
+        anchored: a.found,
+        height: a.found.then_some(a.height),
+        tx_id: a.found.then(|| hex(&a.tx_id)),
+        issuer: a.found.then(|| a.issuer.clone()),
+        doc_type: a.found.then(|| a.doc_type.clone()),
+        time_ms: a.found.then_some(a.time_ms),
+        recipients: a.recipients.clone(),
+        copies: a.copies.clone(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else if a.found {
+        println!("ANCHORED: {} ({})", file.display(), view.doc_hash);
+        println!("  height       {}", a.height);
+        println!("  transaction  {}", hex(&a.tx_id));
+        println!("  issuer       {} ({})", a.issuer, a.doc_type);
+        println!("  to           {}", a.recipients.join(", "));
+        if !a.copies.is_empty() {
+            println!("  copies       {}", a.copies.join(", "));
+        }
+    } else {
+        println!("NOT ANCHORED: {} (hash {}) is not on the ledger", file.display(), view.doc_hash);
+    }
+    Ok(a.found)
+}

@@ -1,0 +1,71 @@
+//! A client of the node API over mutual TLS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::pb::ledger_client::LedgerClient;
+
+/// Why a connection failed; the message names the address and the likely fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Bad address.
+    #[error("invalid node address {addr:?}: {reason}")]
+    Address {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// TCP or TLS failed.
+    #[error("cannot reach the node at {addr}: {reason}")]
+    Connect {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Connects to `addr` (`host:port`) with a mutual-TLS client configuration
+/// (see [`crate::tls::client_config`]).
+pub async fn connect(addr: &str, tls: rustls::ClientConfig) -> Result<LedgerClient<Channel>, ConnectError> {
+    let uri: Uri = format!("http://{addr}").parse().map_err(|e: tonic::codegen::http::uri::InvalidUri| {
+        ConnectError::Address { addr: addr.into(), reason: e.to_string() }
+    })?;
+    let connector = TlsConnector::from(Arc::new(tls));
+    let target = addr.to_string();
+    let endpoint = Endpoint::from(uri).connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30));
+    let channel = endpoint
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let connector = connector.clone();
+            let target = target.clone();
+            async move {
+                let tcp = TcpStream::connect(&target).await?;
+                tcp.set_nodelay(true)?;
+                // Nodes are identified by certificate, not DNS name: the verifier ignores it.
+                let name = rustls::pki_types::ServerName::try_from("custos-node")
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                let tls = connector.connect(name, tcp).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(tls))
+            }
+        }))
+        .await
+        .map_err(|e| ConnectError::Connect { addr: addr.into(), reason: describe(&e) })?;
+    Ok(LedgerClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+}
+
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}

@@ -1,0 +1,272 @@
+//! The gRPC API (`node/api/proto/custos.proto`), served over mutual TLS: every caller is an
+//! authenticated member of a genesis agency (see `custos_api::tls`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_stream::Stream;
+use tokio_stream::wrappers::BroadcastStream;
+use tonic::{Request, Response, Status};
+use tracing::debug;
+
+use custos_api::pb::ledger_server::Ledger;
+use custos_api::pb::{
+    CommitEvent as PbCommitEvent, GetAccountRequest, GetAccountResponse, GetAnchorRequest, GetAnchorResponse,
+    GetBlockRequest, GetBlockResponse, GetTxRequest, GetTxResponse, StatusRequest, StatusResponse, SubmitTxRequest,
+    SubmitTxResponse, SubscribeRequest, TxResult, Validator as PbValidator,
+};
+use custos_consensus::block::Block;
+use custos_contracts::runtime::{Runtime, TxError};
+use custos_primitives::genesis::ValidatedGenesis;
+use custos_primitives::types::{CertFingerprint, DocHash, NodeId, TxId};
+
+use crate::app::{Shared, StoreState};
+use crate::mempool::MempoolError;
+
+/// The ledger service.
+#[derive(Debug, Clone)]
+pub struct LedgerService {
+    shared: Arc<Shared>,
+    node_id: NodeId,
+    genesis: Arc<ValidatedGenesis>,
+}
+
+impl LedgerService {
+    /// A service over the node's shared state.
+    pub fn new(shared: Arc<Shared>, node_id: NodeId, genesis: Arc<ValidatedGenesis>) -> Self {
+        LedgerService { shared, node_id, genesis }
+    }
+}
+
+fn hash32(bytes: &[u8], what: &str) -> Result<custos_primitives::Hash, Status> {
+    bytes
+        .try_into()
+        .map(custos_primitives::Hash)
+        .map_err(|_| Status::invalid_argument(format!("{what} must be 32 bytes, got {}", bytes.len())))
+}
+
+fn refused(code: tonic::Code, kind: &'static str, message: String) -> Status {
+    let mut s = Status::new(code, message);
+    if let Ok(v) = kind.parse() {
+        s.metadata_mut().insert(custos_api::ERROR_KIND_KEY, v);
+    }
+    s
+}
+
+fn tx_error_status(e: TxError) -> Status {
+    use tonic::Code;
+    let (code, kind) = match &e {
+        TxError::Malformed(_) => (Code::InvalidArgument, "malformed"),
+        TxError::WrongChain { .. } => (Code::InvalidArgument, "wrong_chain"),
+        TxError::Expired { .. } => (Code::FailedPrecondition, "expired"),
+        TxError::UnknownSigner(_) => (Code::PermissionDenied, "unknown_signer"),
+        TxError::BadSignature(_) => (Code::Unauthenticated, "bad_signature"),
+        TxError::BadNonce { .. } => (Code::FailedPrecondition, "bad_nonce"),
+        TxError::Certificate(_) => (Code::PermissionDenied, "certificate"),
+    };
+    refused(code, kind, e.to_string())
+}
+
+fn now_s() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+type CommitStream = Pin<Box<dyn Stream<Item = Result<PbCommitEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Ledger for LedgerService {
+    async fn submit_tx(&self, req: Request<SubmitTxRequest>) -> Result<Response<SubmitTxResponse>, Status> {
+        let bytes = req.into_inner().tx;
+        if bytes.len() > custos_primitives::types::MAX_TX_BYTES {
+            return Err(refused(
+                tonic::Code::InvalidArgument,
+                "too_large",
+                format!("transaction of {} bytes exceeds {}", bytes.len(), custos_primitives::types::MAX_TX_BYTES),
+            ));
+        }
+        let shared = self.shared.clone();
+        // Signature checks are CPU work: keep them off the async workers.
+        let checked = tokio::task::spawn_blocking(move || {
+            let height = shared.store.last_committed_height().ok().flatten().unwrap_or(0) + 1;
+            let id = custos_contracts::runtime::tx_id(shared.runtime.suite(), &bytes);
+            let known = shared.sig_cache.lock().map(|c| c.contains(&id)).unwrap_or(false);
+            let checked = shared.runtime.check_tx(&StoreState(&shared.store), &bytes, height, now_s(), known)?;
+            if let Ok(mut c) = shared.sig_cache.lock() {
+                c.insert(checked.id);
+            }
+            Ok::<_, TxError>((checked, bytes))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("check task failed: {e}")))?;
+        let (checked, bytes) = checked.map_err(tx_error_status)?;
+        let id = checked.id;
+        let mut pool = self.shared.mempool.lock().map_err(|_| Status::internal("mempool lock poisoned"))?;
+        match pool.insert(id, checked.tx.signer, checked.tx.nonce, checked.tx.valid_until, bytes) {
+            Ok(()) => {}
+            Err(MempoolError::Busy { .. }) => {
+                self.shared.metrics.busy();
+                return Err(refused(
+                    tonic::Code::ResourceExhausted,
+                    "busy",
+                    format!("node busy: {} transactions pending; retry later", pool.len()),
+                ));
+            }
+            Err(MempoolError::Duplicate(_)) => {
+                return Err(refused(
+                    tonic::Code::AlreadyExists,
+                    "duplicate",
+                    format!("transaction {id} is already pending"),
+                ));
+            }
+            Err(e @ MempoolError::NonceTaken { .. }) => {
+                return Err(refused(tonic::Code::FailedPrecondition, "bad_nonce", e.to_string()));
+            }
+            Err(e) => return Err(refused(tonic::Code::InvalidArgument, "too_large", e.to_string())),
+        }
+        self.shared.metrics.set_mempool(pool.len(), pool.bytes());
+        debug!(tx = %id, "accepted into the pool");
+        Ok(Response::new(SubmitTxResponse { tx_id: id.0.0.to_vec() }))
+    }
+
+    async fn get_tx(&self, req: Request<GetTxRequest>) -> Result<Response<GetTxResponse>, Status> {
+        let id = TxId(hash32(&req.into_inner().tx_id, "tx_id")?);
+        let store = &self.shared.store;
+        let Some(rec) = store.tx(&id).map_err(|e| Status::internal(e.to_string()))? else {
+            return Ok(Response::new(GetTxResponse::default()));
+        };
+        let outcome = Runtime::tx_outcome(&StoreState(store), &id);
+        let time = store
+            .block(rec.height)
+            .ok()
+            .flatten()
+            .and_then(|b| Block::decode_untrusted(&b).ok())
+            .map(|b| b.header.time_ms)
+            .unwrap_or(0);
+        let (ok, error) = match outcome.map(|o| o.result) {
+            Some(Ok(())) => (true, String::new()),
+            Some(Err(e)) => (false, e.to_string()),
+            None => (false, "no recorded outcome".to_string()),
+        };
+        Ok(Response::new(GetTxResponse {
+            found: true,
+            height: rec.height,
+            index: rec.index,
+            tx: rec.bytes,
+            ok,
+            error,
+            block_time_ms: time,
+        }))
+    }
+
+    async fn get_block(&self, req: Request<GetBlockRequest>) -> Result<Response<GetBlockResponse>, Status> {
+        let h = req.into_inner().height;
+        let store = &self.shared.store;
+        let block = store.block(h).map_err(|e| Status::internal(e.to_string()))?;
+        let cert = store.certificate(h).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(match (block, cert) {
+            (Some(block), Some(certificate)) => GetBlockResponse { found: true, block, certificate },
+            _ => GetBlockResponse::default(),
+        }))
+    }
+
+    async fn get_anchor(&self, req: Request<GetAnchorRequest>) -> Result<Response<GetAnchorResponse>, Status> {
+        let doc = DocHash(hash32(&req.into_inner().doc_hash, "doc_hash")?);
+        let Some(r) = Runtime::anchor_record(&StoreState(&self.shared.store), &doc) else {
+            return Ok(Response::new(GetAnchorResponse::default()));
+        };
+        Ok(Response::new(GetAnchorResponse {
+            found: true,
+            height: r.height,
+            tx_id: r.tx_id.0.0.to_vec(),
+            issuer: r.issuer.to_string(),
+            doc_type: r.doc_type.to_string(),
+            case_ref: r.case_ref.0.0.to_vec(),
+            time_ms: r.time_ms,
+            recipients: r.recipients.iter().map(|a| a.to_string()).collect(),
+            copies: r.copies.iter().map(|a| a.to_string()).collect(),
+            signer: r.signer.0.0.to_vec(),
+        }))
+    }
+
+    async fn get_account(&self, req: Request<GetAccountRequest>) -> Result<Response<GetAccountResponse>, Status> {
+        let signer = CertFingerprint(hash32(&req.into_inner().signer, "signer")?);
+        let state = StoreState(&self.shared.store);
+        let member = Runtime::member(&state, &signer);
+        Ok(Response::new(GetAccountResponse {
+            registered: member.is_some(),
+            next_nonce: Runtime::next_nonce(&state, &signer),
+            height: self.shared.store.last_committed_height().ok().flatten().unwrap_or(0),
+            agency: member.as_ref().map(|m| m.agency.to_string()).unwrap_or_default(),
+            role: member.as_ref().map(|m| m.role.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let store = &self.shared.store;
+        let height = store.last_committed_height().map_err(|e| Status::internal(e.to_string()))?.unwrap_or(0);
+        let (last_hash, last_time) =
+            match store.block(height).ok().flatten().and_then(|b| Block::decode_untrusted(&b).ok()) {
+                Some(b) => (b.hash(&self.genesis.suite).0.0.to_vec(), b.header.time_ms),
+                None => (Vec::new(), 0),
+            };
+        let (_, round) = self.shared.progress.lock().map(|p| *p).unwrap_or((0, 0));
+        let (mtxs, mbytes) = self.shared.mempool.lock().map(|p| (p.len(), p.bytes())).unwrap_or((0, 0));
+        let agency = self
+            .genesis
+            .validators
+            .iter()
+            .find(|v| v.node_id == self.node_id)
+            .map(|v| v.agency.to_string())
+            .unwrap_or_default();
+        Ok(Response::new(StatusResponse {
+            chain_id: self.genesis.genesis.chain_id.to_string(),
+            suite: self.genesis.genesis.suite.to_string(),
+            height,
+            round,
+            last_block_hash: last_hash,
+            last_block_time_ms: last_time,
+            node_id: self.node_id.0.0.to_vec(),
+            agency,
+            validators: self
+                .genesis
+                .validators
+                .iter()
+                .map(|v| PbValidator { node_id: v.node_id.0.0.to_vec(), agency: v.agency.to_string(), power: v.power })
+                .collect(),
+            peers: self.shared.metrics.peers() as u32,
+            mempool_txs: mtxs as u64,
+            mempool_bytes: mbytes as u64,
+            genesis_hash: self.genesis.hash.0.to_vec(),
+        }))
+    }
+
+    type SubscribeCommitsStream = CommitStream;
+
+    async fn subscribe_commits(
+        &self,
+        _req: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeCommitsStream>, Status> {
+        use tokio_stream::StreamExt;
+        let rx = self.shared.commits.subscribe();
+        let stream = BroadcastStream::new(rx).filter_map(|ev| match ev {
+            Ok(ev) => Some(Ok(PbCommitEvent {
+                height: ev.height,
+                block_hash: ev.block.0.0.to_vec(),
+                time_ms: ev.time_ms,
+                txs: ev
+                    .txs
+                    .iter()
+                    .map(|(id, o)| TxResult {
+                        tx_id: id.0.0.to_vec(),
+                        ok: o.result.is_ok(),
+                        error: o.result.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
+                    })
+                    .collect(),
+            })),
+            // A slow subscriber that lagged behind: tell it, rather than silently skipping.
+            Err(e) => Some(Err(Status::data_loss(format!("subscriber lagged: {e}")))),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

@@ -1,0 +1,435 @@
+//! Five real `custos-node` processes on loopback, driven through the gRPC API over mutual TLS.
+//!
+//! Each test uses its own port range so they can run in parallel.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parity_scale_codec::Encode;
+use tonic::transport::Channel;
+
+use custos_api::pb::ledger_client::LedgerClient;
+use custos_api::pb::{GetAccountRequest, GetAnchorRequest, GetBlockRequest, StatusRequest, SubmitTxRequest};
+use custos_contracts::call::{AnchorCall, Call, DocType, RegisterMemberCall};
+use custos_primitives::crypto::{AnySuite, SigningKey, Suite, SuiteId};
+use custos_primitives::types::{CaseRef, CertFingerprint, ChainId, DocHash, MemberRole, Salt, UnsignedTransaction};
+use custos_testnet::consortium::{self, AGENCIES, InitOptions};
+use custos_testnet::home::Profile;
+use custos_testnet::net::{self, NodeProcess};
+
+const NOW_SLACK: i64 = 3600;
+
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<NodeProcess>,
+    pub suite: AnySuite,
+    pub chain_id: ChainId,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        net::stop_all(&mut self.nodes);
+    }
+}
+
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_custos-node"))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+impl Net {
+    pub fn start(suite: SuiteId, base_port: u16) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = InitOptions::new(suite, now() - NOW_SLACK).unwrap();
+        opts.base_port = base_port;
+        consortium::init(dir.path(), &opts).unwrap();
+        // Faster rounds than the defaults: this is loopback.
+        for a in AGENCIES {
+            let p = dir.path().join(a.id).join("node.toml");
+            let text = std::fs::read_to_string(&p).unwrap().replace("timeout_propose = 2000", "timeout_propose = 1000");
+            std::fs::write(&p, text).unwrap();
+        }
+        let nodes = net::start_all(dir.path(), bin()).unwrap();
+        let g = consortium::load_genesis(dir.path()).unwrap();
+        Net { dir, nodes, suite: g.suite.clone(), chain_id: g.genesis.chain_id.clone() }
+    }
+
+    pub fn home(&self, i: usize) -> std::path::PathBuf {
+        self.dir.path().join(AGENCIES[i].id)
+    }
+
+    pub async fn client(&self, i: usize) -> LedgerClient<Channel> {
+        client_for(&self.home(i), &self.nodes[i].rpc).await
+    }
+
+    pub fn restart(&mut self, i: usize) {
+        let p = net::start_node(self.dir.path(), AGENCIES[i].id, bin()).unwrap();
+        self.nodes[i] = p;
+    }
+}
+
+pub async fn client_for(home: &Path, addr: &str) -> LedgerClient<Channel> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match try_client(home, addr, MemberRole::Clerk).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() > deadline => panic!("cannot connect to {addr}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+pub async fn try_client(home: &Path, addr: &str, role: MemberRole) -> Result<LedgerClient<Channel>, String> {
+    let profile = Profile::load(home).map_err(|e| e.to_string())?;
+    let g = consortium::load_genesis(home).map_err(|e| e.to_string())?;
+    let ident = profile.transport(home, role).map_err(|e| e.to_string())?;
+    let pem = ident.key.to_pkcs8_pem().map_err(|e| e.to_string())?;
+    let (_, der) = custos_primitives::crypto::pem_rfc7468_decode(&pem).map_err(|e| e.to_string())?;
+    let ca = &g.cas[&profile.agency];
+    let trust = Arc::new(custos_api::tls::TrustedCas::new(g.suite.clone(), g.cas.clone()));
+    let tls = custos_api::tls::client_config(trust, vec![ident.cert.der().to_vec(), ca.der().to_vec()], der.to_vec())
+        .map_err(|e| e.to_string())?;
+    let mut c = custos_api::client::connect(addr, tls).await.map_err(|e| e.to_string())?;
+    c.status(StatusRequest {}).await.map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+pub async fn height(c: &mut LedgerClient<Channel>) -> u64 {
+    c.status(StatusRequest {}).await.map(|r| r.into_inner().height).unwrap_or(0)
+}
+
+pub async fn wait_height(c: &mut LedgerClient<Channel>, h: u64, timeout: Duration) -> u64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let cur = height(c).await;
+        if cur >= h {
+            return cur;
+        }
+        assert!(Instant::now() < deadline, "height {h} not reached within {timeout:?} (at {cur})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A clerk that signs transactions.
+pub struct Clerk {
+    pub key: SigningKey,
+    pub cert_der: Vec<u8>,
+    pub signer: CertFingerprint,
+    pub nonce: u64,
+}
+
+impl Clerk {
+    pub fn load(home: &Path, suite: &AnySuite) -> Clerk {
+        let profile = Profile::load(home).unwrap();
+        let id = profile.identity(home, MemberRole::Clerk).unwrap();
+        let signer = id.cert.fingerprint(suite);
+        Clerk { cert_der: id.cert.der().to_vec(), key: id.key, signer, nonce: 0 }
+    }
+
+    pub fn tx(&mut self, chain: &ChainId, valid_until: u64, call: Call) -> Vec<u8> {
+        let tx =
+            UnsignedTransaction { chain_id: chain.clone(), signer: self.signer, nonce: self.nonce, valid_until, call }
+                .sign(&self.key)
+                .unwrap();
+        self.nonce += 1;
+        tx.encode()
+    }
+
+    pub fn register(&mut self, chain: &ChainId) -> Vec<u8> {
+        let der = self.cert_der.clone();
+        self.tx(chain, u64::MAX, Call::RegisterMember(RegisterMemberCall { certificate: der.try_into().unwrap() }))
+    }
+}
+
+pub fn anchor_call(suite: &AnySuite, n: u64) -> (DocHash, Call) {
+    let doc = format!("document {n}");
+    let doc_hash = DocHash::compute(suite, &Salt([7; 32]), doc.as_bytes());
+    let call = Call::Anchor(AnchorCall {
+        doc_hash,
+        doc_type: DocType::new("JUDGMENT").unwrap(),
+        case_ref: CaseRef::derive(suite, b"test-case-key", &format!("(2026)黑0103刑初{n}号")),
+        recipients: vec!["justice".parse().unwrap()].try_into().unwrap(),
+        copies: vec!["procuratorate".parse().unwrap(), "police".parse().unwrap()].try_into().unwrap(),
+    });
+    (doc_hash, call)
+}
+
+/// Submits, retrying while the node answers busy.
+pub async fn submit(c: &mut LedgerClient<Channel>, tx: Vec<u8>) -> Result<(), tonic::Status> {
+    loop {
+        match c.submit_tx(SubmitTxRequest { tx: tx.clone() }).await {
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(s) => return Err(s),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
+pub async fn anchored(c: &mut LedgerClient<Channel>, d: &DocHash) -> bool {
+    c.get_anchor(GetAnchorRequest { doc_hash: d.0.0.to_vec() }).await.map(|r| r.into_inner().found).unwrap_or(false)
+}
+
+pub async fn block_hashes(c: &mut LedgerClient<Channel>, upto: u64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for h in 1..=upto {
+        let r = c.get_block(GetBlockRequest { height: h }).await.unwrap().into_inner();
+        assert!(r.found, "block {h} missing");
+        out.push(r.block);
+    }
+    out
+}
+
+/// Registers the five clerks (through their own nodes) and waits until all are registered.
+pub async fn register_all(net: &Net, clerks: &mut [Clerk], clients: &mut [LedgerClient<Channel>]) {
+    for (i, clerk) in clerks.iter_mut().enumerate() {
+        let tx = clerk.register(&net.chain_id);
+        submit(&mut clients[i], tx).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (i, clerk) in clerks.iter().enumerate() {
+        loop {
+            let a = clients[i]
+                .get_account(GetAccountRequest { signer: clerk.signer.0.0.to_vec() })
+                .await
+                .unwrap()
+                .into_inner();
+            if a.registered {
+                break;
+            }
+            assert!(Instant::now() < deadline, "clerk {i} not registered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Case (a): `n` anchors submitted through all five nodes; every node has every anchor and all
+/// agree on every block.
+async fn anchors_everywhere(suite: SuiteId, base_port: u16, n: u64) {
+    let net = Net::start(suite, base_port);
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        clients.push(net.client(i).await);
+    }
+    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
+    register_all(&net, &mut clerks, &mut clients).await;
+    let started = Instant::now();
+    let mut docs = Vec::new();
+    for k in 0..n {
+        let i = (k % 5) as usize;
+        let (doc, call) = anchor_call(&net.suite, k);
+        let tx = clerks[i].tx(&net.chain_id, u64::MAX, call);
+        submit(&mut clients[i], tx).await.unwrap();
+        docs.push(doc);
+    }
+    // Every node has every anchor.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for c in clients.iter_mut() {
+        for d in &docs {
+            while !anchored(c, d).await {
+                assert!(Instant::now() < deadline, "anchor {d} missing");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    eprintln!("{n} anchors committed on all 5 nodes ({suite} suite) in {:?}", started.elapsed());
+    let tip = height(&mut clients[0]).await;
+    for c in clients.iter_mut() {
+        wait_height(c, tip, Duration::from_secs(30)).await;
+    }
+    let reference = block_hashes(&mut clients[0], tip).await;
+    for c in clients.iter_mut().skip(1) {
+        assert_eq!(block_hashes(c, tip).await, reference, "nodes disagree on a block");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_nodes_commit_500_anchors_sm() {
+    anchors_everywhere(SuiteId::Sm, 27000, 500).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_nodes_commit_anchors_intl() {
+    anchors_everywhere(SuiteId::Intl, 27300, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_crash_of_one_node_under_load() {
+    let mut net = Net::start(SuiteId::Sm, 27600);
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        clients.push(net.client(i).await);
+    }
+    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
+    register_all(&net, &mut clerks, &mut clients).await;
+    // Load through the court and police nodes while the prison node is killed.
+    let mut docs = Vec::new();
+    for k in 0..60u64 {
+        let i = if k % 2 == 0 { 0 } else { 2 };
+        let (doc, call) = anchor_call(&net.suite, 10_000 + k);
+        let tx = clerks[i].tx(&net.chain_id, u64::MAX, call);
+        submit(&mut clients[i], tx).await.unwrap();
+        docs.push(doc);
+        if k == 20 {
+            net::crash(&mut net.nodes[3]);
+        }
+    }
+    let before = height(&mut clients[0]).await;
+    wait_height(&mut clients[0], before + 3, Duration::from_secs(60)).await;
+    for d in &docs {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !anchored(&mut clients[0], d).await {
+            assert!(Instant::now() < deadline, "anchor {d} not committed with one node down");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Restarted, the prison node catches up to the same chain.
+    net.restart(3);
+    let mut prison = client_for(&net.home(3), &net.nodes[3].rpc).await;
+    let tip = height(&mut clients[0]).await;
+    wait_height(&mut prison, tip, Duration::from_secs(90)).await;
+    assert_eq!(block_hashes(&mut prison, tip).await, block_hashes(&mut clients[0], tip).await);
+    for d in &docs {
+        assert!(anchored(&mut prison, d).await, "anchor {d} lost on the restarted node");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_two_nodes_down_stop_commits_then_resume() {
+    let mut net = Net::start(SuiteId::Sm, 27900);
+    let mut court = net.client(0).await;
+    wait_height(&mut court, 3, Duration::from_secs(60)).await;
+    net::crash(&mut net.nodes[3]);
+    net::crash(&mut net.nodes[4]);
+    // Let in-flight heights settle, then check that nothing is committed for a while.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stalled = height(&mut court).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(height(&mut court).await, stalled, "commits must stop with 2 of 5 validators down");
+    net.restart(3);
+    net.restart(4);
+    wait_height(&mut court, stalled + 3, Duration::from_secs(120)).await;
+    // No conflicting blocks: all five agree.
+    let tip = height(&mut court).await;
+    let reference = block_hashes(&mut court, tip).await;
+    for i in 1..5 {
+        let mut c = client_for(&net.home(i), &net.nodes[i].rpc).await;
+        wait_height(&mut c, tip, Duration::from_secs(60)).await;
+        assert_eq!(block_hashes(&mut c, tip).await, reference, "node {i} disagrees");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d_outsiders_cannot_join_or_call() {
+    let net = Net::start(SuiteId::Sm, 28200);
+    let mut court = net.client(0).await;
+    wait_height(&mut court, 2, Duration::from_secs(60)).await;
+
+    // Another consortium (same ports layout, other keys): its court node points at our nodes.
+    let other = tempfile::tempdir().unwrap();
+    let mut opts = InitOptions::new(SuiteId::Sm, now() - NOW_SLACK).unwrap();
+    opts.base_port = 28500;
+    opts.chain_id = net.chain_id.clone();
+    consortium::init(other.path(), &opts).unwrap();
+    let cfg = other.path().join("court/node.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    // Point its peers at our network's p2p ports (keeping its own, foreign PeerIds).
+    let text = text.replace("tcp/28501", "tcp/28201").replace("tcp/28502", "tcp/28202");
+    std::fs::write(&cfg, text).unwrap();
+    let mut intruder = net::start_node(other.path(), "court", bin()).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut ic = client_for(&other.path().join("court"), &intruder.rpc).await;
+    assert_eq!(height(&mut ic).await, 0, "a node outside genesis must not receive our blocks");
+    net::stop(&mut intruder);
+
+    // A client of the other consortium cannot call our API.
+    let r = try_client(&other.path().join("court"), &net.nodes[0].rpc, MemberRole::Clerk).await;
+    assert!(r.is_err(), "a client without a certificate of our genesis must be refused");
+    let log = std::fs::read_to_string(&net.nodes[0].log).unwrap();
+    assert!(log.contains("API connection refused"), "the refusal is logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e_bad_transactions_are_refused_with_distinct_errors() {
+    let net = Net::start(SuiteId::Sm, 28800);
+    let mut c = net.client(0).await;
+    let mut clerk = Clerk::load(&net.home(0), &net.suite);
+    let mut clients = vec![c.clone()];
+    let mut clerks = vec![Clerk::load(&net.home(0), &net.suite)];
+    // Register through the single-clerk helper.
+    submit(&mut clients[0], clerks[0].register(&net.chain_id)).await.unwrap();
+    clerk.nonce = 1;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = c.get_account(GetAccountRequest { signer: clerk.signer.0.0.to_vec() }).await.unwrap().into_inner();
+        if a.registered {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kind = |s: &tonic::Status| {
+        s.metadata().get(custos_api::ERROR_KIND_KEY).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    };
+    let expect = |label: &str, r: Result<tonic::Response<custos_api::pb::SubmitTxResponse>, tonic::Status>, k: &str| {
+        let s = r.expect_err(label);
+        assert_eq!(kind(&s), k, "{label}: {s:?}");
+    };
+    // Malformed.
+    expect("malformed", c.submit_tx(SubmitTxRequest { tx: vec![1, 2, 3] }).await, "malformed");
+    // Over-long.
+    expect("over-long", c.submit_tx(SubmitTxRequest { tx: vec![0; 70_000] }).await, "too_large");
+    // Wrong chain.
+    let (_, call) = anchor_call(&net.suite, 1);
+    let wrong = clerk.tx(&ChainId::new("another-chain").unwrap(), u64::MAX, call.clone());
+    clerk.nonce -= 1;
+    expect("wrong chain", c.submit_tx(SubmitTxRequest { tx: wrong }).await, "wrong_chain");
+    // Expired.
+    let expired = clerk.tx(&net.chain_id, 0, call.clone());
+    clerk.nonce -= 1;
+    expect("expired", c.submit_tx(SubmitTxRequest { tx: expired }).await, "expired");
+    // Badly signed: flip a byte of the signature.
+    let mut bad = clerk.tx(&net.chain_id, u64::MAX, call.clone());
+    clerk.nonce -= 1;
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    expect("bad signature", c.submit_tx(SubmitTxRequest { tx: bad }).await, "bad_signature");
+    // Signed by the other suite's key for the same signer id.
+    let foreign = AnySuite::with_defaults(SuiteId::Intl).generate_signing_key().unwrap();
+    let other_sig = UnsignedTransaction {
+        chain_id: net.chain_id.clone(),
+        signer: clerk.signer,
+        nonce: 1,
+        valid_until: u64::MAX,
+        call: call.clone(),
+    }
+    .sign(&foreign)
+    .unwrap()
+    .encode();
+    expect("other suite", c.submit_tx(SubmitTxRequest { tx: other_sig }).await, "bad_signature");
+    // Unknown signer.
+    let mut stranger = Clerk {
+        key: AnySuite::with_defaults(SuiteId::Sm).generate_signing_key().unwrap(),
+        cert_der: vec![],
+        signer: CertFingerprint(custos_primitives::Hash([9; 32])),
+        nonce: 0,
+    };
+    let t = stranger.tx(&net.chain_id, u64::MAX, call.clone());
+    expect("unknown signer", c.submit_tx(SubmitTxRequest { tx: t }).await, "unknown_signer");
+    // A good one, then its replay.
+    let good = clerk.tx(&net.chain_id, u64::MAX, call.clone());
+    submit(&mut c, good.clone()).await.unwrap();
+    let r = c.submit_tx(SubmitTxRequest { tx: good.clone() }).await;
+    let s = r.expect_err("replay while pending");
+    assert!(["duplicate", "bad_nonce"].contains(&kind(&s).as_str()), "{s:?}");
+    let (doc, _) = anchor_call(&net.suite, 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !anchored(&mut c, &doc).await {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    expect("replay after commit", c.submit_tx(SubmitTxRequest { tx: good }).await, "bad_nonce");
+}
