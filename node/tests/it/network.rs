@@ -357,11 +357,9 @@ async fn e_bad_transactions_are_refused_with_distinct_errors() {
     let net = Net::start(SuiteId::Sm, 28800);
     let mut c = net.client(0).await;
     let mut clerk = Clerk::load(&net.home(0), &net.suite);
-    let mut clients = vec![c.clone()];
-    let mut clerks = vec![Clerk::load(&net.home(0), &net.suite)];
-    // Register through the single-clerk helper.
-    submit(&mut clients[0], clerks[0].register(&net.chain_id)).await.unwrap();
-    clerk.nonce = 1;
+    // Register the clerk (nonce 0) and wait for it.
+    let register = clerk.register(&net.chain_id);
+    submit(&mut c, register).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let a = c.get_account(GetAccountRequest { signer: clerk.signer.0.0.to_vec() }).await.unwrap().into_inner();
