@@ -629,6 +629,7 @@ impl App {
         }
         if let Ok(mut pool) = self.shared.mempool.lock() {
             pool.remove(&ids);
+            self.shared.metrics.set_mempool(pool.len(), pool.bytes());
         }
         if let Ok(mut cache) = self.shared.sig_cache.lock() {
             for id in &ids {

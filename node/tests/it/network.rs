@@ -328,28 +328,122 @@ async fn d_outsiders_cannot_join_or_call() {
     let mut court = net.client(0).await;
     wait_height(&mut court, 2, Duration::from_secs(60)).await;
 
-    // Another consortium (same ports layout, other keys): its court node points at our nodes.
+    // A node of the court whose certificate and transport key are not in genesis: a properly
+    // issued court node certificate, but a stranger to the validator set. It dials every
+    // validator; they refuse it at the connection and log it, and it never gets a block.
+    let rogue = tempfile::tempdir().unwrap();
+    let rogue_home = rogue.path().join("court");
+    make_rogue_node(&net.home(0), &rogue_home, &net.suite);
+    let mut intruder = net::start_node(rogue.path(), "court", bin()).unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut ic = client_for(&rogue_home, &intruder.rpc).await;
+    assert_eq!(height(&mut ic).await, 0, "a node outside genesis must not receive our blocks");
+    net::stop(&mut intruder);
+    let refused_p2p = || {
+        (0..5).any(|i| {
+            std::fs::read_to_string(&net.nodes[i].log)
+                .unwrap_or_default()
+                .contains("Rejecting connection from non-persistent peer")
+        })
+    };
+    assert!(eventually(refused_p2p).await, "the refused p2p connection is logged");
+
+    // Another consortium, for a foreign client certificate.
     let other = tempfile::tempdir().unwrap();
     let mut opts = InitOptions::new(SuiteId::Sm, now() - NOW_SLACK).unwrap();
     opts.base_port = 28500;
-    opts.chain_id = net.chain_id.clone();
     consortium::init(other.path(), &opts).unwrap();
-    let cfg = other.path().join("court/node.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    // Point its peers at our network's p2p ports (keeping its own, foreign PeerIds).
-    let text = text.replace("tcp/28501", "tcp/28201").replace("tcp/28502", "tcp/28202");
-    std::fs::write(&cfg, text).unwrap();
-    let mut intruder = net::start_node(other.path(), "court", bin()).unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let mut ic = client_for(&other.path().join("court"), &intruder.rpc).await;
-    assert_eq!(height(&mut ic).await, 0, "a node outside genesis must not receive our blocks");
-    net::stop(&mut intruder);
 
-    // A client of the other consortium cannot call our API.
-    let r = try_client(&other.path().join("court"), &net.nodes[0].rpc, MemberRole::Clerk).await;
+    // A client that trusts our nodes but presents a certificate of another consortium's CA
+    // cannot call our API, and the refusal is logged.
+    let r = foreign_client(&net.home(0), &other.path().join("court"), &net.nodes[0].rpc).await;
     assert!(r.is_err(), "a client without a certificate of our genesis must be refused");
-    let log = std::fs::read_to_string(&net.nodes[0].log).unwrap();
-    assert!(log.contains("API connection refused"), "the refusal is logged");
+    let refused_api =
+        || std::fs::read_to_string(&net.nodes[0].log).unwrap_or_default().contains("API connection refused");
+    assert!(eventually(refused_api).await, "the refused API connection is logged");
+}
+
+/// Builds, in `rogue_home`, a court node home with a freshly issued court node certificate,
+/// p2p key and transport certificate — none of them in genesis — dialing every validator.
+fn make_rogue_node(court_home: &Path, rogue_home: &Path, suite: &AnySuite) {
+    use custos_primitives::x509::{self, CertParams, Certificate};
+    use custos_testnet::home;
+    std::fs::create_dir_all(rogue_home.join("node")).unwrap();
+    for f in ["genesis.json", "profile.toml", "case.key"] {
+        std::fs::copy(court_home.join(f), rogue_home.join(f)).unwrap();
+    }
+    for f in ["ca", "clerk"] {
+        std::fs::create_dir_all(rogue_home.join(f)).unwrap();
+        for e in std::fs::read_dir(court_home.join(f)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), rogue_home.join(f).join(e.file_name())).unwrap();
+        }
+    }
+    let ca = Certificate::from_pem(&std::fs::read_to_string(court_home.join("ca/ca.crt.pem")).unwrap()).unwrap();
+    let ca_key =
+        suite.signing_key_from_pem(&std::fs::read_to_string(court_home.join("ca/ca.key.pem")).unwrap()).unwrap();
+    let agency = ca.agency().unwrap().clone();
+    let params = |cn: &'static str| CertParams {
+        agency: &agency,
+        role: MemberRole::Node,
+        common_name: cn,
+        not_before: now() - NOW_SLACK,
+        not_after: now() + 86_400,
+    };
+    let node_key = suite.generate_signing_key().unwrap();
+    let der = x509::issue_member(&ca, &ca_key, &node_key.public_key(), &params("court-node-rogue")).unwrap();
+    home::write_cert(&rogue_home.join("node/node.crt.pem"), &der).unwrap();
+    home::write_key(&rogue_home.join("node/node.key.pem"), &node_key).unwrap();
+    let ed = AnySuite::with_defaults(SuiteId::Intl);
+    let p2p = ed.generate_signing_key().unwrap();
+    home::write_key(&rogue_home.join("node/p2p.key.pem"), &p2p).unwrap();
+    let tls = ed.generate_signing_key().unwrap();
+    let der = x509::issue_transport(&ca, &ca_key, &tls.public_key(), &params("court-node-rogue-tls")).unwrap();
+    home::write_cert(&rogue_home.join("node/tls.crt.pem"), &der).unwrap();
+    home::write_key(&rogue_home.join("node/tls.key.pem"), &tls).unwrap();
+    // The court's config, on other ports, with the court node itself added as a peer.
+    let g = consortium::load_genesis(court_home).unwrap();
+    let court_p2p = g.validators.iter().find(|v| v.agency.as_str() == "court").unwrap().p2p_key;
+    let court_peer = custos_node::node::peer_id_of(&court_p2p).unwrap();
+    let cfg = std::fs::read_to_string(court_home.join("node.toml")).unwrap();
+    let listen = cfg.lines().find(|l| l.starts_with("listen = \"/ip4")).unwrap().to_string();
+    let court_addr = listen.trim_start_matches("listen = \"").trim_end_matches('"').to_string();
+    let cfg = cfg
+        .replace(&listen, "listen = \"/ip4/127.0.0.1/tcp/28290\"")
+        .replace("peers = [", &format!("peers = [\n  \"{court_addr}/p2p/{court_peer}\","))
+        .replace("127.0.0.1:28300", "127.0.0.1:28390")
+        .replace("127.0.0.1:28400", "127.0.0.1:28490");
+    std::fs::write(rogue_home.join("node.toml"), cfg).unwrap();
+}
+
+/// Polls `check` for up to 10 s (log lines are written asynchronously by another process).
+async fn eventually(check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check()
+}
+
+/// A client that trusts the CAs of `our_home`'s genesis but authenticates with the clerk
+/// transport certificate of `their_home`.
+async fn foreign_client(our_home: &Path, their_home: &Path, addr: &str) -> Result<(), String> {
+    let ours = consortium::load_genesis(our_home).map_err(|e| e.to_string())?;
+    let theirs = consortium::load_genesis(their_home).map_err(|e| e.to_string())?;
+    let profile = Profile::load(their_home).map_err(|e| e.to_string())?;
+    let ident = profile.transport(their_home, MemberRole::Clerk).map_err(|e| e.to_string())?;
+    let pem = ident.key.to_pkcs8_pem().map_err(|e| e.to_string())?;
+    let (_, der) = custos_primitives::crypto::pem_rfc7468_decode(&pem).map_err(|e| e.to_string())?;
+    let ca = &theirs.cas[&profile.agency];
+    let trust = Arc::new(custos_api::tls::TrustedCas::new(ours.suite.clone(), ours.cas.clone()));
+    let tls = custos_api::tls::client_config(trust, vec![ident.cert.der().to_vec(), ca.der().to_vec()], der.to_vec())
+        .map_err(|e| e.to_string())?;
+    let mut c = custos_api::client::connect(addr, tls).await.map_err(|e| e.to_string())?;
+    c.status(StatusRequest {}).await.map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
