@@ -9,11 +9,12 @@ echo "== rustfmt"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== doc tests"
+cargo test --workspace --locked --doc
+# The test runner's summary is the last thing printed: CI reads it.
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
 fi
-echo "== doc tests"
-cargo test --workspace --locked --doc
