@@ -96,6 +96,14 @@ pub struct RegisterMemberCall {
     pub certificate: BoundedVec<u8, ConstU32<MAX_CERT_DER>>,
 }
 
+/// Acknowledge delivery of an anchored document (送达回执) on behalf of the signer's agency,
+/// which must be one of its recipients or copies.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct ReceiptCall {
+    /// The anchored document.
+    pub doc_hash: DocHash,
+}
+
 /// Every call, with its stable index.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
 pub enum Call {
@@ -105,6 +113,9 @@ pub enum Call {
     /// Anchor a document.
     #[codec(index = 1)]
     Anchor(AnchorCall),
+    /// Acknowledge receipt of a document.
+    #[codec(index = 2)]
+    Receipt(ReceiptCall),
 }
 
 impl Call {
@@ -113,6 +124,7 @@ impl Call {
         match self {
             Call::RegisterMember(_) => "register_member",
             Call::Anchor(_) => "anchor",
+            Call::Receipt(_) => "receipt",
         }
     }
 }

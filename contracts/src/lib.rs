@@ -1,7 +1,7 @@
 //! The deterministic state machine ("runtime") every node runs on each block.
 //!
 //! This first version carries what the node needs to run: member registration (a member
-//! certificate chained to an agency CA of the registry) and document anchors, with envelope
+//! certificate chained to an agency CA of the registry), document anchors and delivery receipts, with envelope
 //! checks (chain, expiry, signer, signature, nonce). The full registry with revocation, receipts,
 //! the case workflow, supervision and governance, and the authenticated state (a Jellyfish
 //! Merkle tree with inclusion and exclusion proofs) come with the contracts issue; until then
@@ -15,5 +15,5 @@
 pub mod call;
 pub mod runtime;
 
-pub use call::{AnchorCall, Call, DocType, RegisterMemberCall, SignedTx};
+pub use call::{AnchorCall, Call, DocType, ReceiptCall, RegisterMemberCall, SignedTx};
 pub use runtime::{BlockOutcome, CallError, Runtime, StateRead, TxError};

@@ -92,6 +92,40 @@ pub enum CallError {
     /// The certificate is already registered.
     #[error("member {0} is already registered")]
     AlreadyRegistered(CertFingerprint),
+    /// A receipt for a document that is not anchored.
+    #[error("document {0} is not anchored")]
+    NotAnchored(DocHash),
+    /// A receipt from an agency the document was not sent or copied to.
+    #[error("agency {agency} is neither a recipient nor a copy of document {doc}")]
+    NotAddressed {
+        /// The document.
+        doc: DocHash,
+        /// The signer's agency.
+        agency: AgencyId,
+    },
+    /// The agency already acknowledged the document.
+    #[error("agency {agency} already acknowledged document {doc}")]
+    AlreadyReceived {
+        /// The document.
+        doc: DocHash,
+        /// The agency.
+        agency: AgencyId,
+    },
+}
+
+/// A delivery receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct ReceiptRecord {
+    /// The acknowledging agency.
+    pub agency: AgencyId,
+    /// The signing member.
+    pub signer: CertFingerprint,
+    /// Height.
+    pub height: u64,
+    /// Block time (ms).
+    pub time_ms: u64,
+    /// The receipt transaction.
+    pub tx_id: TxId,
 }
 
 /// A registered member.
@@ -195,6 +229,10 @@ pub fn nonce_key(fp: &CertFingerprint) -> Vec<u8> {
 /// State key of an anchored document.
 pub fn doc_key(d: &DocHash) -> Vec<u8> {
     [b"doc/".as_slice(), d.0.as_bytes()].concat()
+}
+/// State key of an agency's receipt of a document.
+pub fn receipt_key(d: &DocHash, agency: &AgencyId) -> Vec<u8> {
+    [b"receipt/".as_slice(), d.0.as_bytes(), b"/", agency.as_str().as_bytes()].concat()
 }
 /// State key of a transaction's outcome.
 pub fn txres_key(t: &TxId) -> Vec<u8> {
@@ -405,6 +443,24 @@ impl Runtime {
                 Ok(())
             }
             Call::Anchor(a) => self.anchor(state, tx, id, a, height, time_ms),
+            Call::Receipt(r) => {
+                let member: MemberRecord = read(state, &member_key(&tx.signer))
+                    .ok_or(CallError::RoleNotAllowed { role: MemberRole::Ca, call: "receipt".into() })?;
+                if !matches!(member.role, MemberRole::Clerk | MemberRole::Adapter) {
+                    return Err(CallError::RoleNotAllowed { role: member.role, call: "receipt".into() });
+                }
+                let doc: AnchorRecord = read(state, &doc_key(&r.doc_hash)).ok_or(CallError::NotAnchored(r.doc_hash))?;
+                if !doc.recipients.contains(&member.agency) && !doc.copies.contains(&member.agency) {
+                    return Err(CallError::NotAddressed { doc: r.doc_hash, agency: member.agency });
+                }
+                let key = receipt_key(&r.doc_hash, &member.agency);
+                if state.get(&key).is_some() {
+                    return Err(CallError::AlreadyReceived { doc: r.doc_hash, agency: member.agency });
+                }
+                let record = ReceiptRecord { agency: member.agency, signer: tx.signer, height, time_ms, tx_id: *id };
+                state.put(key, record.encode());
+                Ok(())
+            }
         }
     }
 
@@ -449,6 +505,11 @@ impl Runtime {
     /// The committed record of a document, if anchored.
     pub fn anchor_record(state: &impl StateRead, doc: &DocHash) -> Option<AnchorRecord> {
         read(&Plain(state), &doc_key(doc))
+    }
+
+    /// The committed receipt of `agency` for a document.
+    pub fn receipt(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> Option<ReceiptRecord> {
+        read(&Plain(state), &receipt_key(doc, agency))
     }
 
     /// The committed outcome of a transaction.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use parity_scale_codec::Encode;
 
-use custos_contracts::call::{AnchorCall, Call, DocType, RegisterMemberCall};
+use custos_contracts::call::{AnchorCall, Call, DocType, ReceiptCall, RegisterMemberCall};
 use custos_contracts::runtime::{CallError, Runtime, StateRead, TxError};
 use custos_primitives::crypto::{Hash, SigningKey, Suite, SuiteId};
 use custos_primitives::types::{CaseRef, CertFingerprint, ChainId, DocHash, MemberRole, Salt, UnsignedTransaction};
@@ -229,6 +229,36 @@ impl Member {
     fn clone_public(&self) -> Member {
         Member { key: SuiteId::Intl.pipe_key(), cert: self.cert.clone(), signer: self.signer, nonce: self.nonce }
     }
+}
+
+#[test]
+fn receipts_only_from_addressed_agencies_and_once() {
+    let (mut w, mut m) = World::new(SuiteId::Sm);
+    let chain = w.chain.clone();
+    let regs: Vec<_> = m.iter_mut().take(5).map(|x| x.register(&chain)).collect();
+    w.block(regs).unwrap();
+    // The court sends to justice, copy to procuratorate (see `anchor`).
+    let (doc, call) = anchor(w.runtime.suite(), 9, "justice");
+    let t = m[0].tx(&chain, call);
+    w.block(vec![t]).unwrap();
+    let receipt = Call::Receipt(ReceiptCall { doc_hash: doc });
+    // Justice (recipient) and the procuratorate (copy) acknowledge; police may not.
+    let (j, p, police) =
+        (m[4].tx(&chain, receipt.clone()), m[1].tx(&chain, receipt.clone()), m[2].tx(&chain, receipt.clone()));
+    let results = w.block(vec![j, p, police]).unwrap();
+    assert_eq!(results[0], Ok(()));
+    assert_eq!(results[1], Ok(()));
+    assert!(matches!(&results[2], Err(CallError::NotAddressed { agency, .. }) if agency.as_str() == "police"));
+    let r = Runtime::receipt(&w.state, &doc, &"justice".parse().unwrap()).unwrap();
+    assert_eq!(r.height, 3);
+    assert!(Runtime::receipt(&w.state, &doc, &"police".parse().unwrap()).is_none());
+    // A second receipt of the same agency is refused; a receipt of an unknown document too.
+    let again = m[4].tx(&chain, receipt);
+    let (missing, _) = anchor(w.runtime.suite(), 99, "justice");
+    let unknown = m[4].tx(&chain, Call::Receipt(ReceiptCall { doc_hash: missing }));
+    let results = w.block(vec![again, unknown]).unwrap();
+    assert!(matches!(results[0], Err(CallError::AlreadyReceived { .. })));
+    assert_eq!(results[1], Err(CallError::NotAnchored(missing)));
 }
 
 #[test]
