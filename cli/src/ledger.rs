@@ -67,10 +67,6 @@ pub async fn connect(home: &Path, node: Option<&str>, role: MemberRole) -> Resul
     Ok(Session { client, profile, home: home.to_path_buf(), suite, addr })
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn status_err(addr: &str, s: tonic::Status) -> anyhow::Error {
     let kind = s.metadata().get(custos_api::ERROR_KIND_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
     if s.code() == tonic::Code::Unavailable {
@@ -108,9 +104,9 @@ pub async fn status(home: &Path, node: Option<&str>, json: bool) -> Result<()> {
         suite: st.suite.clone(),
         height: st.height,
         round: st.round,
-        last_block: hex(&st.last_block_hash),
+        last_block: hex::encode(&st.last_block_hash),
         last_block_time_ms: st.last_block_time_ms,
-        validators: st.validators.iter().map(|v| (v.agency.clone(), hex(&v.node_id))).collect(),
+        validators: st.validators.iter().map(|v| (v.agency.clone(), hex::encode(&v.node_id))).collect(),
         peers: st.peers,
         mempool_txs: st.mempool_txs,
     };
@@ -239,7 +235,10 @@ pub async fn anchor(
                 tokio::time::timeout(Duration::from_secs(60).saturating_sub(started.elapsed()), commits.message())
                     .await
                     .map_err(|_| {
-                        anyhow!("{name} not committed within 60 s; transaction {} may still commit", hex(&last_id))
+                        anyhow!(
+                            "{name} not committed within 60 s; transaction {} may still commit",
+                            hex::encode(&last_id)
+                        )
                     })?
                     .map_err(|e| status_err(&s.addr, e))?
                     .ok_or_else(|| anyhow!("the node closed the commit stream"))?;
@@ -248,17 +247,22 @@ pub async fn anchor(
             }
         };
         if !result.1 {
-            bail!("{name} transaction {} committed at height {} but failed: {}", hex(&last_id), result.0, result.2);
+            bail!(
+                "{name} transaction {} committed at height {} but failed: {}",
+                hex::encode(&last_id),
+                result.0,
+                result.2
+            );
         }
     }
     let (height, ok, error) = result;
     if !ok {
-        bail!("transaction {} committed at height {height} but failed: {error}", hex(&last_id));
+        bail!("transaction {} committed at height {height} but failed: {error}", hex::encode(&last_id));
     }
     let receipt = AnchorReceipt {
         doc_hash: doc_hash.to_string(),
-        salt: hex(&salt.0),
-        tx_id: hex(&last_id),
+        salt: hex::encode(salt.0),
+        tx_id: hex::encode(&last_id),
         height,
         chain_id: s.profile.chain_id.to_string(),
         doc_type: doc_type.to_string(),
@@ -302,10 +306,7 @@ pub async fn verify(home: &Path, node: Option<&str>, file: &Path, receipt: Optio
     let r: AnchorReceipt =
         serde_json::from_str(&text).with_context(|| format!("{} is not an anchor receipt", rpath.display()))?;
     let mut salt = [0u8; 32];
-    for (i, b) in salt.iter_mut().enumerate() {
-        *b = u8::from_str_radix(r.salt.get(2 * i..2 * i + 2).unwrap_or("zz"), 16)
-            .map_err(|_| anyhow!("{}: bad salt", rpath.display()))?;
-    }
+    hex::decode_to_slice(r.salt.trim(), &mut salt).map_err(|_| anyhow!("{}: bad salt", rpath.display()))?;
     let mut s = connect(home, node, MemberRole::Clerk).await?;
     let doc_hash = hash_file(&s.suite, &Salt(salt), file)?;
     let a = s
@@ -319,7 +320,7 @@ pub async fn verify(home: &Path, node: Option<&str>, file: &Path, receipt: Optio
         doc_hash: doc_hash.to_string(),
         anchored: a.found,
         height: a.found.then_some(a.height),
-        tx_id: a.found.then(|| hex(&a.tx_id)),
+        tx_id: a.found.then(|| hex::encode(&a.tx_id)),
         issuer: a.found.then(|| a.issuer.clone()),
         doc_type: a.found.then(|| a.doc_type.clone()),
         time_ms: a.found.then_some(a.time_ms),
@@ -331,7 +332,7 @@ pub async fn verify(home: &Path, node: Option<&str>, file: &Path, receipt: Optio
     } else if a.found {
         println!("ANCHORED: {} ({})", file.display(), view.doc_hash);
         println!("  height       {}", a.height);
-        println!("  transaction  {}", hex(&a.tx_id));
+        println!("  transaction  {}", hex::encode(&a.tx_id));
         println!("  issuer       {} ({})", a.issuer, a.doc_type);
         println!("  to           {}", a.recipients.join(", "));
         if !a.copies.is_empty() {

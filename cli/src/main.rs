@@ -487,16 +487,12 @@ fn cert_view(cert: &Certificate, distid: &str) -> Result<CertView> {
         role: cert.role().ok().map(|r| r.to_string()),
         serial: cert.serial_hex().to_string(),
         suite: cert.suite(),
-        public_key: hex_of(cert.public_key().as_bytes()),
+        public_key: hex::encode(cert.public_key().as_bytes()),
         fingerprint: cert.fingerprint(&suite).to_string(),
         not_before: x509::format_unix(cert.not_before()),
         not_after: x509::format_unix(cert.not_after()),
         is_ca: cert.is_ca(),
     })
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn cert_show(a: CertShowArgs) -> Result<()> {

@@ -337,21 +337,6 @@ impl WireCommitCert {
                 .collect(),
         }
     }
-
-    /// The primitives form, verifiable offline.
-    pub fn to_primitive(&self) -> custos_primitives::types::CommitCertificate {
-        let sigs: Vec<custos_primitives::types::CommitSignature> = self
-            .signatures
-            .iter()
-            .map(|(a, s)| custos_primitives::types::CommitSignature { validator: a.0, signature: *s })
-            .collect();
-        custos_primitives::types::CommitCertificate {
-            height: self.height.0,
-            round: self.round.unwrap_or(u32::MAX),
-            block: self.value,
-            signatures: sigs.try_into().unwrap_or_default(),
-        }
-    }
 }
 
 #[derive(Encode, Decode)]

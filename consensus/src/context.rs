@@ -83,11 +83,6 @@ impl mc::Value for BlockId {
     }
 }
 
-/// SCALE form of a [`Round`]: `None` for nil.
-pub fn round_to_opt(r: Round) -> Option<u32> {
-    r.as_u32()
-}
-
 /// A proposal: this validator proposes block `value` at (height, round).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proposal {
@@ -107,7 +102,7 @@ impl Proposal {
     /// The bytes the proposer signs.
     pub fn sign_bytes(&self, chain_id: &ChainId) -> Vec<u8> {
         let mut out = PROPOSAL_TAG.to_vec();
-        (chain_id, self.height, round_to_opt(self.round), self.value, round_to_opt(self.pol_round), self.proposer)
+        (chain_id, self.height, self.round.as_u32(), self.value, self.pol_round.as_u32(), self.proposer)
             .encode_to(&mut out);
         out
     }

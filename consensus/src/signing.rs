@@ -9,7 +9,7 @@ use malachitebft_app_channel::app::types::core::{
     self as mc, SignedExtension, SignedMessage, SignedProposal, SignedVote, ValidatorProof, VoteExtensionScope,
 };
 use malachitebft_signing::{Error as SigningError, Signer, VerificationResult, Verifier};
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::Encode;
 
 use custos_primitives::codec::decode_exact;
 use custos_primitives::crypto::{PublicKey, Signature, SigningKey, Suite};
@@ -174,9 +174,4 @@ impl Verifier<CustosContext> for CustosVerifier {
         };
         result(self.ctx.suite().verify(&pk, &proof.preimage(), &proof.signature).is_ok())
     }
-}
-
-/// Decodes a value the engine handed us, for tests and tools.
-pub fn decode_signature(bytes: &[u8]) -> Option<Signature> {
-    Signature::decode(&mut &bytes[..]).ok()
 }

@@ -203,18 +203,21 @@ impl<'a, S: StateRead> Overlay<'a, S> {
     pub fn new(base: &'a S) -> Self {
         Overlay { base, writes: BTreeMap::new() }
     }
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.writes.get(key) {
-            Some(v) => v.clone(),
-            None => self.base.get(key),
-        }
-    }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.writes.insert(key, Some(value));
     }
     /// The writes, in key order.
     pub fn into_writes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         self.writes.into_iter().collect()
+    }
+}
+
+impl<S: StateRead> StateRead for Overlay<'_, S> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.writes.get(key) {
+            Some(v) => v.clone(),
+            None => self.base.get(key),
+        }
     }
 }
 
@@ -239,26 +242,8 @@ pub fn txres_key(t: &TxId) -> Vec<u8> {
     [b"txres/".as_slice(), t.0.as_bytes()].concat()
 }
 
-fn read<T: Decode>(state: &impl StateReadish, key: &[u8]) -> Option<T> {
-    state.read(key).and_then(|b| decode_exact("state value", &b, MAX_TX_BYTES * 4).ok())
-}
-
-trait StateReadish {
-    fn read(&self, key: &[u8]) -> Option<Vec<u8>>;
-}
-
-impl<S: StateRead> StateReadish for Overlay<'_, S> {
-    fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.get(key)
-    }
-}
-
-struct Plain<'a, S: StateRead>(&'a S);
-
-impl<S: StateRead> StateReadish for Plain<'_, S> {
-    fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.get(key)
-    }
+fn read<T: Decode>(state: &impl StateRead, key: &[u8]) -> Option<T> {
+    state.get(key).and_then(|b| decode_exact("state value", &b, MAX_TX_BYTES * 4).ok())
 }
 
 /// A transaction that passed the envelope checks.
@@ -329,13 +314,13 @@ impl Runtime {
     ) -> Result<CheckedTx, TxError> {
         let tx = decode_tx(bytes)?;
         let id = tx_id(&self.suite, bytes);
-        self.check_envelope(&Plain(state), &tx, height, time_s, signature_known_good, false)?;
+        self.check_envelope(state, &tx, height, time_s, signature_known_good, false)?;
         Ok(CheckedTx { tx, id, size: bytes.len() })
     }
 
     fn check_envelope(
         &self,
-        state: &impl StateReadish,
+        state: &impl StateRead,
         tx: &SignedTx,
         height: u64,
         time_s: i64,
@@ -395,22 +380,65 @@ impl Runtime {
         txs: &[Vec<u8>],
         verified: &dyn Fn(&TxId) -> bool,
     ) -> Result<BlockOutcome, (usize, TxError)> {
+        let (outcome, mut invalid) = self.execute(state, parent_root, height, time_ms, txs, verified);
+        match invalid.drain(..).next() {
+            Some(first) => Err(first),
+            None => Ok(outcome),
+        }
+    }
+
+    /// Executes candidate transactions for a new block in one pass, leaving out those that
+    /// fail their envelope checks: the result is what [`Runtime::execute_block`] gives for the
+    /// transactions kept. Returns the outcome and the positions (in `candidates`) left out,
+    /// with why.
+    pub fn execute_candidates(
+        &self,
+        state: &impl StateRead,
+        parent_root: &Hash,
+        height: u64,
+        time_ms: u64,
+        candidates: &[Vec<u8>],
+        verified: &dyn Fn(&TxId) -> bool,
+    ) -> (BlockOutcome, Vec<(usize, TxError)>) {
+        self.execute(state, parent_root, height, time_ms, candidates, verified)
+    }
+
+    /// One pass over `txs`: transactions failing their envelope checks are left out (and
+    /// listed with their position); the others are applied in order.
+    fn execute(
+        &self,
+        state: &impl StateRead,
+        parent_root: &Hash,
+        height: u64,
+        time_ms: u64,
+        txs: &[Vec<u8>],
+        verified: &dyn Fn(&TxId) -> bool,
+    ) -> (BlockOutcome, Vec<(usize, TxError)>) {
         let time_s = i64::try_from(time_ms / 1000).unwrap_or(i64::MAX);
         let mut overlay = Overlay::new(state);
         let mut outcomes = Vec::with_capacity(txs.len());
+        let mut skipped = Vec::new();
         for (i, bytes) in txs.iter().enumerate() {
-            let tx = decode_tx(bytes).map_err(|e| (i, e))?;
-            let id = tx_id(&self.suite, bytes);
-            self.check_envelope(&overlay, &tx, height, time_s, verified(&id), true).map_err(|e| (i, e))?;
+            let checked = decode_tx(bytes).and_then(|tx| {
+                let id = tx_id(&self.suite, bytes);
+                self.check_envelope(&overlay, &tx, height, time_s, verified(&id), true).map(|()| (tx, id))
+            });
+            let (tx, id) = match checked {
+                Ok(x) => x,
+                Err(e) => {
+                    skipped.push((i, e));
+                    continue;
+                }
+            };
             overlay.put(nonce_key(&tx.signer), (tx.nonce + 1).encode());
             let result = self.apply(&mut overlay, &tx, &id, height, time_ms);
-            let outcome = TxOutcome { height, index: i as u32, result };
+            let outcome = TxOutcome { height, index: outcomes.len() as u32, result };
             overlay.put(txres_key(&id), outcome.encode());
             outcomes.push((id, outcome));
         }
         let writes = overlay.into_writes();
         let state_root = self.suite.hash_parts(&[STATE_TAG, &parent_root.0, &writes.encode()]);
-        Ok(BlockOutcome { writes, outcomes, state_root })
+        (BlockOutcome { writes, outcomes, state_root }, skipped)
     }
 
     fn apply<S: StateRead>(
@@ -504,26 +532,26 @@ impl Runtime {
 
     /// The committed record of a document, if anchored.
     pub fn anchor_record(state: &impl StateRead, doc: &DocHash) -> Option<AnchorRecord> {
-        read(&Plain(state), &doc_key(doc))
+        read(state, &doc_key(doc))
     }
 
     /// The committed receipt of `agency` for a document.
     pub fn receipt(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> Option<ReceiptRecord> {
-        read(&Plain(state), &receipt_key(doc, agency))
+        read(state, &receipt_key(doc, agency))
     }
 
     /// The committed outcome of a transaction.
     pub fn tx_outcome(state: &impl StateRead, id: &TxId) -> Option<TxOutcome> {
-        read(&Plain(state), &txres_key(id))
+        read(state, &txres_key(id))
     }
 
     /// The next nonce of a signer.
     pub fn next_nonce(state: &impl StateRead, signer: &CertFingerprint) -> u64 {
-        read(&Plain(state), &nonce_key(signer)).unwrap_or(0)
+        read(state, &nonce_key(signer)).unwrap_or(0)
     }
 
     /// A registered member.
     pub fn member(state: &impl StateRead, signer: &CertFingerprint) -> Option<MemberRecord> {
-        read(&Plain(state), &member_key(signer))
+        read(state, &member_key(signer))
     }
 }

@@ -24,7 +24,7 @@ use custos_consensus::engine::{
 };
 use custos_contracts::runtime::{BlockOutcome, Runtime, StateRead, TxOutcome};
 use custos_primitives::crypto::{Hash, SigningKey, Suite};
-use custos_primitives::types::{BlockHash, BlockHeader, NodeId, TxId};
+use custos_primitives::types::{BlockHash, BlockHeader, TxId};
 
 use crate::mempool::{Mempool, SignatureCache};
 use crate::metrics::Metrics;
@@ -218,7 +218,7 @@ impl App {
                 if let Ok(mut p) = self.shared.progress.lock() {
                     *p = (height.0, round.as_u32().unwrap_or(0));
                 }
-                self.shared.metrics.set_progress(height.0, round.as_u32().unwrap_or(0));
+                self.shared.metrics.set_round(round.as_u32().unwrap_or(0));
                 let mut values = self.stored_values(height, round)?;
                 // Streams that completed while this height was in the future.
                 values.extend(self.drain_ready_streams()?);
@@ -318,27 +318,23 @@ impl App {
             pool.evict_expired(height.0);
             pool.reap(self.max_block_txs, self.max_block_bytes)
         };
-        // Keep only transactions that execute as a valid prefix; drop the others from the pool.
+        // One execution pass; transactions failing their envelope checks are left out of the
+        // block and dropped from the pool.
         let state = StoreState(self.store());
         let verified = |id: &TxId| self.shared.sig_cache.lock().map(|c| c.contains(id)).unwrap_or(false);
-        let mut txs: Vec<Vec<u8>> = Vec::with_capacity(candidates.len());
-        let mut rejected = Vec::new();
-        let mut outcome = self
-            .shared
-            .runtime
-            .execute_block(&state, &parent_root, height.0, time_ms, &[], &verified)
-            .map_err(|(_, e)| e.to_string())?;
-        for (id, bytes) in candidates {
-            txs.push(bytes);
-            match self.shared.runtime.execute_block(&state, &parent_root, height.0, time_ms, &txs, &verified) {
-                Ok(o) => outcome = o,
-                Err((_, e)) => {
-                    debug!(tx = %id, error = %e, "dropping transaction from the pool");
-                    txs.pop();
-                    rejected.push(id);
-                }
+        let (ids, bytes): (Vec<TxId>, Vec<Vec<u8>>) = candidates.into_iter().unzip();
+        let (outcome, invalid) =
+            self.shared.runtime.execute_candidates(&state, &parent_root, height.0, time_ms, &bytes, &verified);
+        let mut keep = vec![true; bytes.len()];
+        let mut rejected = Vec::with_capacity(invalid.len());
+        for (i, e) in invalid {
+            if let (Some(id), Some(k)) = (ids.get(i), keep.get_mut(i)) {
+                debug!(tx = %id, error = %e, "dropping transaction from the pool");
+                *k = false;
+                rejected.push(*id);
             }
         }
+        let txs: Vec<Vec<u8>> = bytes.into_iter().zip(keep).filter(|(_, k)| *k).map(|(b, _)| b).collect();
         if !rejected.is_empty()
             && let Ok(mut pool) = self.shared.mempool.lock()
         {
@@ -694,9 +690,4 @@ impl App {
         let pv = self.persist_proposal(height, round, proposer, hash, bytes, validity)?;
         Ok(SyncedValueOutcome::Verdict(pv))
     }
-}
-
-/// The node id of this app's address.
-pub fn node_id(a: &Address) -> NodeId {
-    a.0
 }

@@ -72,8 +72,8 @@ impl Metrics {
         }
     }
 
-    /// The height and round in progress.
-    pub fn set_progress(&self, _height: u64, round: u32) {
+    /// The round of the height in progress.
+    pub fn set_round(&self, round: u32) {
         self.round.set(i64::from(round));
     }
 

@@ -15,7 +15,7 @@ use custos_consensus::engine::{
 };
 use custos_consensus::signing::{CustosScheme, CustosSigner, CustosVerifier};
 use custos_contracts::runtime::Runtime;
-use custos_primitives::crypto::{AnySuite, SigningKey, SuiteId};
+use custos_primitives::crypto::{AnySuite, SigningKey, Suite, SuiteId};
 use custos_primitives::genesis::{Genesis, ValidatedGenesis};
 use custos_primitives::types::{MemberRole, NodeId};
 use custos_primitives::x509::{self, Certificate};
@@ -137,7 +137,7 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
     let cert_path = cfg.home.join("node/node.crt.pem");
     let key_path = cfg.home.join("node/node.key.pem");
     let cert = Certificate::from_pem(&read(&cert_path)?).map_err(|e| StartError::Identity(e.to_string()))?;
-    let key = suite.signing_key_from_pem_any(&read(&key_path)?).map_err(StartError::Identity)?;
+    let key = suite.signing_key_from_pem(&read(&key_path)?).map_err(|e| StartError::Identity(e.to_string()))?;
     if &key.public_key() != cert.public_key() {
         return Err(StartError::Identity(format!("{} does not match {}", key_path.display(), cert_path.display())));
     }
@@ -153,8 +153,9 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
 
     // Transport key and the peers allowed to connect.
     let p2p_path = cfg.home.join("node/p2p.key.pem");
-    let p2p_key =
-        AnySuite::with_defaults(SuiteId::Intl).signing_key_from_pem_any(&read(&p2p_path)?).map_err(StartError::P2p)?;
+    let p2p_key = AnySuite::with_defaults(SuiteId::Intl)
+        .signing_key_from_pem(&read(&p2p_path)?)
+        .map_err(|e| StartError::P2p(e.to_string()))?;
     let SigningKey::Ed25519(p2p_secret) = &p2p_key else {
         return Err(StartError::P2p(format!("{} must hold an ed25519 key", p2p_path.display())));
     };
@@ -302,18 +303,6 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
 
 fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// Reads a PKCS#8 key of either algorithm and checks it against the suite.
-trait KeyFromPem {
-    fn signing_key_from_pem_any(&self, pem: &str) -> Result<SigningKey, String>;
-}
-
-impl KeyFromPem for AnySuite {
-    fn signing_key_from_pem_any(&self, pem: &str) -> Result<SigningKey, String> {
-        use custos_primitives::crypto::Suite;
-        self.signing_key_from_pem(pem).map_err(|e| e.to_string())
-    }
 }
 
 /// Starts the gRPC API on `cfg.rpc.listen` with mutual TLS, using the node's transport

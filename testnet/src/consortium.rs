@@ -17,10 +17,6 @@ use crate::home::{self, GENESIS_FILE, IdentityPaths, Profile};
 /// The node's libp2p transport key inside a home (PKCS#8 ed25519, 0600).
 pub const P2P_KEY_FILE: &str = "node/p2p.key.pem";
 
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// File name of a TLS transport certificate inside an identity's folder (`node/`, `clerk/`).
 pub const TLS_CERT_FILE: &str = "tls.crt.pem";
 /// File name of a TLS transport key (PKCS#8 ed25519, 0600) inside an identity's folder.
@@ -51,14 +47,10 @@ impl Ports {
     }
 }
 
-fn peer_id_of_hex(key_hex: &str) -> Result<String, TestnetError> {
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(key_hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16)
-            .map_err(|_| TestnetError::Invalid(format!("bad p2p key {key_hex:?}")))?;
-    }
-    let pk = libp2p_identity::ed25519::PublicKey::try_from_bytes(&key)
-        .map_err(|e| TestnetError::Invalid(format!("bad p2p key {key_hex:?}: {e}")))?;
+/// The libp2p PeerId of an ed25519 transport public key.
+fn peer_id_of(key: &[u8]) -> Result<String, TestnetError> {
+    let pk = libp2p_identity::ed25519::PublicKey::try_from_bytes(key)
+        .map_err(|e| TestnetError::Invalid(format!("bad p2p key {}: {e}", hex::encode(key))))?;
     Ok(libp2p_identity::PublicKey::from(pk).to_peer_id().to_string())
 }
 
@@ -239,6 +231,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
 
     let mut agencies = Vec::new();
     let mut validators = Vec::new();
+    let mut peer_ids = Vec::new();
     let mut profiles = Vec::new();
     for t in AGENCIES {
         let id = AgencyId::new(t.id).map_err(|e| TestnetError::Invalid(e.to_string()))?;
@@ -272,11 +265,12 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
                 // bound to the node by being listed next to its certificate in genesis.
                 let p2p = home::generate_key(&AnySuite::with_defaults(SuiteId::Intl))?;
                 home::write_key(&home_dir.join(P2P_KEY_FILE), &p2p)?;
+                peer_ids.push(peer_id_of(p2p.public_key().as_bytes())?);
                 validators.push(GenesisValidator {
                     agency: id.clone(),
                     node_cert_pem: x509::der_to_pem(&der),
                     power: 1,
-                    p2p_key: hex_string(p2p.public_key().as_bytes()),
+                    p2p_key: hex::encode(p2p.public_key().as_bytes()),
                 });
             }
             // The TLS transport identity (gRPC API): always ed25519, issued by the agency CA.
@@ -334,13 +328,11 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
     let json = genesis.to_json();
     home::write_atomic(&dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
     let ports: Vec<Ports> = (0..profiles.len()).map(|i| Ports::of(opts.base_port, i)).collect();
-    let case_key = hex_string(
+    let case_key = hex::encode(
         custos_primitives::crypto::random_bytes::<32>()
             .map_err(|e| TestnetError::Crypto { context: "case key".into(), source: e })?
             .as_ref(),
     );
-    let peer_ids: Vec<String> =
-        genesis.validators.iter().map(|v| peer_id_of_hex(&v.p2p_key)).collect::<Result<_, _>>()?;
     for (i, (home_dir, profile)) in profiles.iter().enumerate() {
         home::write_atomic(&home_dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
         profile.save(home_dir)?;

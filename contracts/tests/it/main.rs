@@ -215,6 +215,29 @@ fn execution_is_deterministic() {
     assert_ne!(c.state_root, a.state_root);
 }
 
+#[test]
+fn candidates_leave_out_invalid_transactions_in_one_pass() {
+    let (mut w, mut m) = World::new(SuiteId::Sm);
+    let chain = w.chain.clone();
+    let regs: Vec<_> = m.iter_mut().take(2).map(|x| x.register(&chain)).collect();
+    w.block(regs).unwrap();
+    let (_, a) = anchor(w.runtime.suite(), 200, "justice");
+    let (_, b) = anchor(w.runtime.suite(), 201, "justice");
+    let good1 = m[0].tx(&chain, a);
+    let stranger = m[2].tx(&chain, b.clone()); // police clerk: not registered
+    let good2 = m[1].tx(&chain, b);
+    let candidates = vec![good1.clone(), stranger, good2.clone()];
+    let (outcome, left_out) = w.runtime.execute_candidates(&w.state, &w.root, 2, NOW_MS, &candidates, &|_| false);
+    assert_eq!(left_out.len(), 1);
+    assert_eq!(left_out[0].0, 1);
+    assert!(matches!(left_out[0].1, TxError::UnknownSigner(_)));
+    // Exactly what the block of the kept transactions executes to.
+    let kept = w.runtime.execute_block(&w.state, &w.root, 2, NOW_MS, &[good1, good2], &|_| false).unwrap();
+    assert_eq!(outcome.writes, kept.writes);
+    assert_eq!(outcome.state_root, kept.state_root);
+    assert_eq!(outcome.outcomes, kept.outcomes);
+}
+
 trait PipeKey {
     fn pipe_key(self) -> SigningKey;
 }
