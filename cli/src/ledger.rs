@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use custos_api::pb::ledger_client::LedgerClient;
 use custos_api::pb::{GetAccountRequest, GetAnchorRequest, StatusRequest, SubmitTxRequest, SubscribeRequest};
-use custos_contracts::call::{AnchorCall, Call, DocType, RegisterMemberCall};
-use custos_primitives::crypto::AnySuite;
+use custos_contracts::call::{AnchorCall, BusinessDates, Call, DocType, RegisterMemberCall, SubjectKind};
+use custos_primitives::crypto::{AnySuite, Hash};
 use custos_primitives::types::{AgencyId, CaseRef, DocHash, DocHasher, MemberRole, Salt, UnsignedTransaction};
 use custos_testnet::consortium;
 use custos_testnet::home::Profile;
@@ -165,21 +165,31 @@ fn parse_agencies(list: &[String]) -> Result<Vec<AgencyId>> {
     list.iter().filter(|s| !s.is_empty()).map(|s| AgencyId::new(s.trim()).map_err(|e| anyhow!("{e}"))).collect()
 }
 
+/// What `custos anchor` anchors besides the file.
+#[derive(Debug, Clone)]
+pub struct AnchorSpec {
+    /// The case number (案号); only its keyed hash goes on the ledger.
+    pub case: String,
+    /// Document type code.
+    pub doc_type: String,
+    /// Recipients (送达).
+    pub to: Vec<String>,
+    /// Copies (抄送).
+    pub copy: Vec<String>,
+    /// Business dates.
+    pub dates: BusinessDates,
+    /// Subject kind (deciding documents).
+    pub kind: Option<SubjectKind>,
+    /// E-seal reference.
+    pub eseal: Option<Hash>,
+}
+
 /// `custos anchor`.
-#[allow(clippy::too_many_arguments)]
-pub async fn anchor(
-    home: &Path,
-    node: Option<&str>,
-    file: &Path,
-    case: &str,
-    doc_type: &str,
-    to: &[String],
-    copy: &[String],
-    json: bool,
-) -> Result<()> {
-    let doc_type = DocType::new(doc_type).map_err(|e| anyhow!(e))?;
-    let recipients = parse_agencies(to)?;
-    let copies = parse_agencies(copy)?;
+pub async fn anchor(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpec, json: bool) -> Result<()> {
+    let case = spec.case.as_str();
+    let doc_type = DocType::new(&spec.doc_type).map_err(|e| anyhow!(e))?;
+    let recipients = parse_agencies(&spec.to)?;
+    let copies = parse_agencies(&spec.copy)?;
     let mut s = connect(home, node, MemberRole::Clerk).await?;
     let case_key_path = home.join("case.key");
     let case_key = std::fs::read_to_string(&case_key_path)
@@ -210,6 +220,9 @@ pub async fn anchor(
         case_ref,
         recipients: recipients.try_into().map_err(|_| anyhow!("at most 16 recipients"))?,
         copies: copies.try_into().map_err(|_| anyhow!("at most 16 copies"))?,
+        dates: spec.dates,
+        subject_kind: spec.kind,
+        eseal_ref: spec.eseal,
     }));
     // Subscribe before submitting so the commit cannot be missed.
     let mut commits =

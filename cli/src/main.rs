@@ -10,7 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
-use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, SuiteId};
+use custos_contracts::call::{BusinessDates, Date, SubjectKind};
+use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, Hash, SuiteId};
 use custos_primitives::types::{AgencyId, ChainId, MemberRole};
 use custos_primitives::x509::{self, CertParams, Certificate};
 use custos_testnet::consortium::{self, ConsortiumSummary, InitOptions};
@@ -87,8 +88,34 @@ struct AnchorArgs {
     /// Copy agencies (抄送), comma-separated.
     #[arg(long, value_delimiter = ',')]
     copy: Vec<String>,
+    /// Kind of subject, required on a deciding document (JUDGMENT, RULING, TEMPOUT_DECISION,
+    /// TEMPOUT_APPROVAL): control, probation, parole, temp_outside_court, temp_outside_prison,
+    /// temp_outside_police.
+    #[arg(long, value_name = "KIND")]
+    kind: Option<SubjectKind>,
+    /// The day the document takes effect (生效日), YYYY-MM-DD.
+    #[arg(long, value_name = "DATE", value_parser = Date::parse)]
+    effective: Option<Date>,
+    /// The day something was received (e.g. the subject reported for INTAKE), YYYY-MM-DD.
+    #[arg(long, value_name = "DATE", value_parser = Date::parse)]
+    received: Option<Date>,
+    /// Start of the correction period, YYYY-MM-DD.
+    #[arg(long, value_name = "DATE", value_parser = Date::parse)]
+    period_start: Option<Date>,
+    /// End of the correction period (correction_end), YYYY-MM-DD.
+    #[arg(long, value_name = "DATE", value_parser = Date::parse)]
+    period_end: Option<Date>,
+    /// Hash of the document's e-seal / e-signature value (64 hex digits), not the seal image.
+    #[arg(long, value_name = "HEX", value_parser = parse_hash)]
+    eseal: Option<Hash>,
     #[command(flatten)]
     node: NodeArgs,
+}
+
+fn parse_hash(s: &str) -> Result<Hash, String> {
+    let bytes = hex::decode(s).map_err(|e| format!("not hex: {e}"))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| "expected 64 hex digits (32 bytes)".to_string())?;
+    Ok(Hash(arr))
 }
 
 #[derive(Args, Debug)]
@@ -309,16 +336,21 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Anchor(a) => {
             let home = need_home(cli.home.as_deref())?;
-            runtime()?.block_on(ledger::anchor(
-                home,
-                a.node.node.as_deref(),
-                &a.file,
-                &a.case,
-                &a.doc_type,
-                &a.to,
-                &a.copy,
-                a.node.json,
-            ))
+            let spec = ledger::AnchorSpec {
+                case: a.case,
+                doc_type: a.doc_type,
+                to: a.to,
+                copy: a.copy,
+                dates: BusinessDates {
+                    effective: a.effective,
+                    received: a.received,
+                    period_start: a.period_start,
+                    period_end: a.period_end,
+                },
+                kind: a.kind,
+                eseal: a.eseal,
+            };
+            runtime()?.block_on(ledger::anchor(home, a.node.node.as_deref(), &a.file, &spec, a.node.json))
         }
         Command::Verify(a) => {
             let home = need_home(cli.home.as_deref())?;

@@ -7,7 +7,10 @@ use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, Input};
 use serde::Serialize;
 
 use custos_primitives::codec::{BoundedVec, ConstU32};
-use custos_primitives::types::{AgencyId, CaseRef, DocHash, Transaction};
+use custos_primitives::crypto::Hash;
+use custos_primitives::types::{AgencyId, CaseRef, CertFingerprint, DocHash, Transaction};
+
+use crate::governance::GovAction;
 
 /// Most recipients or copies of one document.
 pub const MAX_PARTIES: u32 = 16;
@@ -72,7 +75,161 @@ impl Serialize for DocType {
     }
 }
 
-/// Anchor a document: its salted hash, type, case, and the agencies it is sent to.
+/// A calendar date (a business fact such as the day a judgment took effect), as days since
+/// 1970-01-01. Dates are signed facts of the issuing agency, not block times.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking)]
+pub struct Date(pub i32);
+
+impl Date {
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("date {s:?} is not a valid YYYY-MM-DD date");
+        let mut parts = s.split('-');
+        let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return Err(bad());
+        }
+        let y: i32 = y.parse().map_err(|_| bad())?;
+        let m: u8 = m.parse().map_err(|_| bad())?;
+        let d: u8 = d.parse().map_err(|_| bad())?;
+        let month = time::Month::try_from(m).map_err(|_| bad())?;
+        let date = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
+        Ok(Date(date.to_julian_day() - EPOCH_JULIAN_DAY))
+    }
+
+    /// The day a Unix time (seconds) falls on, in China Standard Time (UTC+8), the legal
+    /// calendar of the network.
+    pub fn from_unix_seconds_cst(secs: i64) -> Self {
+        let days = (secs + 8 * 3600).div_euclid(86_400);
+        Date(i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX }))
+    }
+
+    /// `self + days`, saturating.
+    pub fn plus_days(self, days: i32) -> Self {
+        Date(self.0.saturating_add(days))
+    }
+
+    fn calendar(self) -> Option<time::Date> {
+        time::Date::from_julian_day(self.0.checked_add(EPOCH_JULIAN_DAY)?).ok()
+    }
+}
+
+/// Julian day number of 1970-01-01.
+const EPOCH_JULIAN_DAY: i32 = 2_440_588;
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.calendar() {
+            Some(d) => write!(f, "{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+            None => write!(f, "day {}", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The business dates a document carries; which ones are required depends on its type
+/// (see [`crate::workflow`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize)]
+pub struct BusinessDates {
+    /// The day the decision or document takes effect (生效日), or the day it was issued.
+    pub effective: Option<Date>,
+    /// The day something was received (e.g. the subject reported, 报到/接收).
+    pub received: Option<Date>,
+    /// Start of a period (e.g. the correction period).
+    pub period_start: Option<Date>,
+    /// End of a period (e.g. the end of the correction period, `correction_end`).
+    pub period_end: Option<Date>,
+}
+
+/// Kind of subject of community correction (domain.md §2). Carried by the deciding document.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, DecodeWithMemTracking, Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// 管制, by a court judgment.
+    #[codec(index = 0)]
+    Control,
+    /// 缓刑, by a court judgment.
+    #[codec(index = 1)]
+    Probation,
+    /// 假释, by a court ruling.
+    #[codec(index = 2)]
+    Parole,
+    /// 暂予监外执行 decided by a court.
+    #[codec(index = 3)]
+    TempOutsideCourt,
+    /// 暂予监外执行 approved by the prison administration.
+    #[codec(index = 4)]
+    TempOutsidePrison,
+    /// 暂予监外执行 approved by the police (看守所 inmates).
+    #[codec(index = 5)]
+    TempOutsidePolice,
+}
+
+impl SubjectKind {
+    /// All kinds.
+    pub const ALL: [SubjectKind; 6] = [
+        SubjectKind::Control,
+        SubjectKind::Probation,
+        SubjectKind::Parole,
+        SubjectKind::TempOutsideCourt,
+        SubjectKind::TempOutsidePrison,
+        SubjectKind::TempOutsidePolice,
+    ];
+
+    /// Snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Control => "control",
+            SubjectKind::Probation => "probation",
+            SubjectKind::Parole => "parole",
+            SubjectKind::TempOutsideCourt => "temp_outside_court",
+            SubjectKind::TempOutsidePrison => "temp_outside_prison",
+            SubjectKind::TempOutsidePolice => "temp_outside_police",
+        }
+    }
+
+    /// 暂予监外执行, of any deciding body.
+    pub fn is_temp_outside(self) -> bool {
+        matches!(self, SubjectKind::TempOutsideCourt | SubjectKind::TempOutsidePrison | SubjectKind::TempOutsidePolice)
+    }
+}
+
+impl fmt::Display for SubjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::str::FromStr for SubjectKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SubjectKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!(
+                "unknown subject kind {s:?}: expected control, probation, parole, temp_outside_court, \
+                 temp_outside_prison or temp_outside_police"
+            )
+        })
+    }
+}
+
+/// Anchor a document: its salted hash, type, case, the agencies it is sent to, its business
+/// dates and e-seal reference. The document type decides how the case moves (see
+/// [`crate::workflow`]).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
 pub struct AnchorCall {
     /// `H(tag ‖ salt ‖ document)`.
@@ -85,6 +242,12 @@ pub struct AnchorCall {
     pub recipients: BoundedVec<AgencyId, ConstU32<MAX_PARTIES>>,
     /// Agencies that receive a copy (抄送).
     pub copies: BoundedVec<AgencyId, ConstU32<MAX_PARTIES>>,
+    /// Business dates.
+    pub dates: BusinessDates,
+    /// Kind of subject; required on a deciding document (judgment, ruling, decision, approval).
+    pub subject_kind: Option<SubjectKind>,
+    /// Hash of the e-seal / e-signature value on the document (电子签章), not the seal image.
+    pub eseal_ref: Option<Hash>,
 }
 
 /// Register the signer's own member certificate. The transaction's `signer` must be the
@@ -104,6 +267,29 @@ pub struct ReceiptCall {
     pub doc_hash: DocHash,
 }
 
+/// Revoke a member certificate of the signer's own agency (the signer must be its admin).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct RevokeMemberCall {
+    /// The member to revoke.
+    pub member: CertFingerprint,
+}
+
+/// Open a governance proposal; the proposer's agency counts as its first approval.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct ProposeCall {
+    /// What to do once approved.
+    pub action: GovAction,
+}
+
+/// Approve or reject an open proposal on behalf of the signer's agency.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct VoteCall {
+    /// The proposal.
+    pub proposal: u64,
+    /// Approve (`true`) or reject.
+    pub approve: bool,
+}
+
 /// Every call, with its stable index.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
 pub enum Call {
@@ -116,6 +302,15 @@ pub enum Call {
     /// Acknowledge receipt of a document.
     #[codec(index = 2)]
     Receipt(ReceiptCall),
+    /// Revoke a member certificate.
+    #[codec(index = 3)]
+    RevokeMember(RevokeMemberCall),
+    /// Open a governance proposal.
+    #[codec(index = 4)]
+    Propose(ProposeCall),
+    /// Vote on a governance proposal.
+    #[codec(index = 5)]
+    Vote(VoteCall),
 }
 
 impl Call {
@@ -125,6 +320,9 @@ impl Call {
             Call::RegisterMember(_) => "register_member",
             Call::Anchor(_) => "anchor",
             Call::Receipt(_) => "receipt",
+            Call::RevokeMember(_) => "revoke_member",
+            Call::Propose(_) => "propose",
+            Call::Vote(_) => "vote",
         }
     }
 }

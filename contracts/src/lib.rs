@@ -1,11 +1,12 @@
 //! The deterministic state machine ("runtime") every node runs on each block.
 //!
-//! This first version carries what the node needs to run: member registration (a member
-//! certificate chained to an agency CA of the registry), document anchors and delivery receipts, with envelope
-//! checks (chain, expiry, signer, signature, nonce). The full registry with revocation, receipts,
-//! the case workflow, supervision and governance, and the authenticated state (a Jellyfish
-//! Merkle tree with inclusion and exclusion proofs) come with the contracts issue; until then
-//! the state commitment is a hash chain over each block's ordered write set.
+//! Organised like FRAME pallets, in plain Rust with SCALE: per module its storage, a documented
+//! error enum and its calls (stable indices in [`call::Call`]):
+//! - [`registry`]: agencies, nodes, members, revocation;
+//! - [`documents`]: anchors, delivery receipts, the history of documents and cases;
+//! - [`workflow`]: the case lifecycle and who may anchor which document when;
+//! - [`governance`]: k-of-n agency approval of registry and parameter changes;
+//! - [`runtime`]: envelope checks, dispatch, block execution, queries.
 //!
 //! No I/O, no clock, no randomness: the same block on the same state gives the same result on
 //! every node.
@@ -13,7 +14,11 @@
 #![warn(missing_docs)]
 
 pub mod call;
+pub mod documents;
+pub mod governance;
+pub mod registry;
 pub mod runtime;
+pub mod workflow;
 
-pub use call::{AnchorCall, Call, DocType, ReceiptCall, RegisterMemberCall, SignedTx};
-pub use runtime::{BlockOutcome, CallError, Runtime, StateRead, TxError};
+pub use call::{AnchorCall, BusinessDates, Call, Date, DocType, ReceiptCall, RegisterMemberCall, SignedTx, SubjectKind};
+pub use runtime::{BlockOutcome, CallError, Event, Runtime, StateRead, TxError};

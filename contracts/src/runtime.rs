@@ -1,33 +1,45 @@
 //! The deterministic state machine every node runs on each block.
 //!
 //! A transaction is first checked as an envelope (decodes within bounds, right chain, not
-//! expired, known signer, valid signature, next nonce): a block holding a transaction that
-//! fails these checks is invalid as a whole. A well-formed transaction whose call fails (e.g.
-//! a document anchored twice) is included with a failed result: its nonce is consumed and it
-//! changes nothing else.
+//! expired, known signer whose certificate is neither revoked nor expired and whose agency is
+//! active, valid signature, next nonce): a block holding a transaction that fails these checks
+//! is invalid as a whole. A well-formed transaction whose call fails (e.g. a document anchored
+//! twice, an illegal case transition) is included with a failed result: its nonce is consumed
+//! and it changes nothing else.
 //!
-//! State keys (all values SCALE):
-//! - `member/<fingerprint>` → [`MemberRecord`]
+//! The modules hold the calls' logic and storage: [`crate::registry`], [`crate::documents`],
+//! [`crate::workflow`], [`crate::governance`]. This module keeps the nonces and transaction
+//! results:
 //! - `nonce/<fingerprint>` → next nonce (u64)
-//! - `doc/<doc hash>` → [`AnchorRecord`]
 //! - `txres/<tx id>` → [`TxOutcome`]
+//! - `meta/genesis` → the genesis hash, written with the genesis registry by the first block
 
 use std::collections::BTreeMap;
 
 use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode};
 
 use custos_primitives::codec::decode_exact;
-use custos_primitives::crypto::{AnySuite, Hash, PublicKey, Suite};
-use custos_primitives::genesis::ValidatedGenesis;
+use custos_primitives::crypto::{AnySuite, Hash, Suite};
+use custos_primitives::genesis::{Validator, ValidatedGenesis};
 use custos_primitives::types::{
-    AgencyId, CaseRef, CertFingerprint, ChainId, DocHash, MAX_TX_BYTES, MemberRole, TX_ID_TAG, TxId,
+    AgencyId, AgencyRole, CaseRef, CertFingerprint, ChainId, DocHash, MAX_TX_BYTES, MemberRole, NodeId, TX_ID_TAG,
+    TxId,
 };
 use custos_primitives::x509::{self, Certificate};
 
-use crate::call::{AnchorCall, Call, DocType, RegisterMemberCall, SignedTx};
+use crate::call::{AnchorCall, Call, Date, DocType, ReceiptCall, RegisterMemberCall, SignedTx};
+use crate::documents::{AnchorRecord, CaseEvent, DocumentError, ReceiptRecord};
+use crate::governance::{self, ChainParams, DeadlineParams, GovAction, GovernanceError, Proposal, ProposalStatus};
+use crate::registry::{self, AgencyRecord, MemberRecord, NodeRecord, RegistryError, Revocation};
+use crate::workflow::{self, CaseRecord, CaseState, Phase, WorkflowError};
+
+pub use crate::documents::{case_event_key, case_key, doc_key, receipt_key};
+pub use crate::registry::member_key;
 
 /// Domain tag of the state commitment.
 pub const STATE_TAG: &[u8] = b"custos/state-writes/v1";
+/// Key marking that the genesis registry has been written.
+pub const GENESIS_KEY: &[u8] = b"meta/genesis";
 
 /// Why a transaction envelope is refused. Each variant is distinct so clients can tell them apart.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +66,32 @@ pub enum TxError {
     /// The signer is not a registered member (and the call is not its own registration).
     #[error("unknown signer {0}: register the member certificate first")]
     UnknownSigner(CertFingerprint),
+    /// The signer's certificate was revoked by its agency's admin.
+    #[error("signer {signer} was revoked at height {height}")]
+    Revoked {
+        /// Signer.
+        signer: CertFingerprint,
+        /// Height of the revocation.
+        height: u64,
+    },
+    /// The signer's certificate has expired.
+    #[error("signer {signer}'s certificate expired at {} (block time {})", x509::format_unix(*not_after), x509::format_unix(*now))]
+    CertificateExpired {
+        /// Signer.
+        signer: CertFingerprint,
+        /// End of validity.
+        not_after: i64,
+        /// Block time.
+        now: i64,
+    },
+    /// The signer's agency was removed from the registry.
+    #[error("signer {signer}'s agency {agency} has been removed from the registry")]
+    AgencyRemoved {
+        /// Signer.
+        signer: CertFingerprint,
+        /// Agency.
+        agency: AgencyId,
+    },
     /// The signature does not verify.
     #[error("bad signature: {0}")]
     BadSignature(String),
@@ -75,97 +113,107 @@ pub enum TxError {
 /// Why a well-formed call failed (included, nonce consumed, nothing else changed).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, thiserror::Error)]
 pub enum CallError {
-    /// The document hash is already anchored.
-    #[error("document {0} is already anchored")]
-    AlreadyAnchored(DocHash),
-    /// A recipient or copy agency is not in the registry.
-    #[error("unknown agency {0}")]
-    UnknownAgency(AgencyId),
-    /// The member's role may not make this call.
-    #[error("role {role:?} may not call {call}")]
-    RoleNotAllowed {
-        /// The member's role.
+    /// Registry.
+    #[codec(index = 0)]
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Anchors and receipts.
+    #[codec(index = 1)]
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    /// Case workflow.
+    #[codec(index = 2)]
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    /// Governance.
+    #[codec(index = 3)]
+    #[error(transparent)]
+    Governance(#[from] GovernanceError),
+}
+
+/// What a successful call did, for clients and indexers. Stable indices.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub enum Event {
+    /// A member registered.
+    #[codec(index = 0)]
+    MemberRegistered {
+        /// Member.
+        member: CertFingerprint,
+        /// Agency.
+        agency: AgencyId,
+        /// Role.
         role: MemberRole,
-        /// The call.
-        call: String,
     },
-    /// The certificate is already registered.
-    #[error("member {0} is already registered")]
-    AlreadyRegistered(CertFingerprint),
-    /// A receipt for a document that is not anchored.
-    #[error("document {0} is not anchored")]
-    NotAnchored(DocHash),
-    /// A receipt from an agency the document was not sent or copied to.
-    #[error("agency {agency} is neither a recipient nor a copy of document {doc}")]
-    NotAddressed {
-        /// The document.
+    /// A member was revoked.
+    #[codec(index = 1)]
+    MemberRevoked {
+        /// Member.
+        member: CertFingerprint,
+        /// Admin.
+        by: CertFingerprint,
+    },
+    /// A document was anchored.
+    #[codec(index = 2)]
+    Anchored {
+        /// Document.
         doc: DocHash,
-        /// The signer's agency.
+        /// Type.
+        doc_type: DocType,
+        /// Case.
+        case_ref: CaseRef,
+        /// Issuer.
+        issuer: AgencyId,
+    },
+    /// A case changed state.
+    #[codec(index = 3)]
+    CaseMoved {
+        /// Case.
+        case_ref: CaseRef,
+        /// Before.
+        from: Phase,
+        /// After.
+        to: CaseState,
+    },
+    /// A receipt was recorded.
+    #[codec(index = 4)]
+    Received {
+        /// Document.
+        doc: DocHash,
+        /// Agency.
         agency: AgencyId,
     },
-    /// The agency already acknowledged the document.
-    #[error("agency {agency} already acknowledged document {doc}")]
-    AlreadyReceived {
-        /// The document.
-        doc: DocHash,
-        /// The agency.
-        agency: AgencyId,
+    /// A proposal was opened.
+    #[codec(index = 5)]
+    ProposalOpened {
+        /// Id.
+        id: u64,
+        /// Proposer.
+        proposer: AgencyId,
     },
-}
-
-/// A delivery receipt.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
-pub struct ReceiptRecord {
-    /// The acknowledging agency.
-    pub agency: AgencyId,
-    /// The signing member.
-    pub signer: CertFingerprint,
-    /// Height.
-    pub height: u64,
-    /// Block time (ms).
-    pub time_ms: u64,
-    /// The receipt transaction.
-    pub tx_id: TxId,
-}
-
-/// A registered member.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
-pub struct MemberRecord {
-    /// Agency.
-    pub agency: AgencyId,
-    /// Role.
-    pub role: MemberRole,
-    /// Signing key.
-    pub public_key: PublicKey,
-    /// The certificate (DER).
-    pub certificate: Vec<u8>,
-    /// Height of registration.
-    pub registered_at: u64,
-}
-
-/// An anchored document.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
-pub struct AnchorRecord {
-    /// Document hash.
-    pub doc_hash: DocHash,
-    /// Type code.
-    pub doc_type: DocType,
-    /// Case.
-    pub case_ref: CaseRef,
-    /// Issuing agency.
-    pub issuer: AgencyId,
-    /// Signing member.
-    pub signer: CertFingerprint,
-    /// Recipients.
-    pub recipients: Vec<AgencyId>,
-    /// Copies.
-    pub copies: Vec<AgencyId>,
-    /// Height.
-    pub height: u64,
-    /// Block time (ms since the epoch).
-    pub time_ms: u64,
-    /// Anchoring transaction.
-    pub tx_id: TxId,
+    /// A vote was counted.
+    #[codec(index = 6)]
+    Voted {
+        /// Proposal.
+        id: u64,
+        /// Agency.
+        agency: AgencyId,
+        /// Approve or reject.
+        approve: bool,
+    },
+    /// A proposal was decided.
+    #[codec(index = 7)]
+    ProposalDecided {
+        /// Proposal.
+        id: u64,
+        /// Status.
+        status: ProposalStatus,
+    },
+    /// The validator set changes at the next height.
+    #[codec(index = 8)]
+    ValidatorSetChanged {
+        /// Validators from the next height.
+        validators: u32,
+    },
 }
 
 /// The result of an included transaction.
@@ -175,8 +223,8 @@ pub struct TxOutcome {
     pub height: u64,
     /// Position in the block.
     pub index: u32,
-    /// `Ok` or the call's failure.
-    pub result: Result<(), CallError>,
+    /// `Ok` with what happened, or the call's failure.
+    pub result: Result<Vec<Event>, CallError>,
 }
 
 /// Read access to committed state.
@@ -221,21 +269,28 @@ impl<S: StateRead> StateRead for Overlay<'_, S> {
     }
 }
 
-/// State key of a member.
-pub fn member_key(fp: &CertFingerprint) -> Vec<u8> {
-    [b"member/".as_slice(), fp.0.as_bytes()].concat()
+/// Committed state seen through the genesis registry until the first block has written it.
+struct WithGenesis<'a, S: StateRead> {
+    state: &'a S,
+    genesis: Option<&'a BTreeMap<Vec<u8>, Vec<u8>>>,
 }
+
+impl<'a, S: StateRead> WithGenesis<'a, S> {
+    fn new(state: &'a S, genesis: &'a BTreeMap<Vec<u8>, Vec<u8>>) -> Self {
+        let written = state.get(GENESIS_KEY).is_some();
+        WithGenesis { state, genesis: (!written).then_some(genesis) }
+    }
+}
+
+impl<S: StateRead> StateRead for WithGenesis<'_, S> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.state.get(key).or_else(|| self.genesis.and_then(|g| g.get(key).cloned()))
+    }
+}
+
 /// State key of a signer's next nonce.
 pub fn nonce_key(fp: &CertFingerprint) -> Vec<u8> {
     [b"nonce/".as_slice(), fp.0.as_bytes()].concat()
-}
-/// State key of an anchored document.
-pub fn doc_key(d: &DocHash) -> Vec<u8> {
-    [b"doc/".as_slice(), d.0.as_bytes()].concat()
-}
-/// State key of an agency's receipt of a document.
-pub fn receipt_key(d: &DocHash, agency: &AgencyId) -> Vec<u8> {
-    [b"receipt/".as_slice(), d.0.as_bytes(), b"/", agency.as_str().as_bytes()].concat()
 }
 /// State key of a transaction's outcome.
 pub fn txres_key(t: &TxId) -> Vec<u8> {
@@ -266,6 +321,8 @@ pub struct BlockOutcome {
     pub outcomes: Vec<(TxId, TxOutcome)>,
     /// The new state commitment.
     pub state_root: Hash,
+    /// The validator set from the next height on, when this block changed it.
+    pub next_validators: Option<Vec<Validator>>,
 }
 
 /// The runtime: chain parameters and the genesis registry.
@@ -273,7 +330,7 @@ pub struct BlockOutcome {
 pub struct Runtime {
     suite: AnySuite,
     chain_id: ChainId,
-    cas: BTreeMap<AgencyId, Certificate>,
+    genesis: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// Decodes a transaction from untrusted bytes.
@@ -286,10 +343,80 @@ pub fn tx_id(suite: &impl Suite, bytes: &[u8]) -> TxId {
     TxId(suite.hash_parts(&[TX_ID_TAG, bytes]))
 }
 
+/// The state the genesis puts in place: agencies, nodes, the validator set, default
+/// parameters.
+pub fn genesis_state(genesis: &ValidatedGenesis) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut s = BTreeMap::new();
+    let mut ids = Vec::new();
+    for a in &genesis.genesis.agencies {
+        let Some(ca) = genesis.cas.get(&a.id) else { continue };
+        let mut area = [b'0'; 6];
+        if a.area_code.len() == 6 {
+            area.copy_from_slice(a.area_code.as_bytes());
+        }
+        let rec = AgencyRecord {
+            id: a.id.clone(),
+            role: a.role,
+            level: a.level,
+            area_code: area,
+            ca_cert: ca.der().to_vec(),
+            active: true,
+            added_at: 0,
+        };
+        s.insert(registry::agency_key(&a.id), rec.encode());
+        ids.push(a.id.clone());
+    }
+    ids.sort();
+    s.insert(registry::AGENCIES_KEY.to_vec(), ids.encode());
+    let mut validators = genesis.validators.clone();
+    validators.sort_by_key(|v| v.node_id);
+    for (v, gv) in validators.iter().zip(sorted_genesis_validators(genesis)) {
+        let rec = NodeRecord {
+            node_id: v.node_id,
+            agency: v.agency.clone(),
+            public_key: v.public_key,
+            certificate: gv,
+            p2p_key: v.p2p_key,
+            power: v.power,
+            added_at: 0,
+        };
+        s.insert(registry::node_key(&v.node_id), rec.encode());
+    }
+    s.insert(registry::VALIDATORS_KEY.to_vec(), validators.encode());
+    s.insert(governance::CHAIN_PARAMS_KEY.to_vec(), ChainParams::default().encode());
+    s.insert(governance::DEADLINES_KEY.to_vec(), DeadlineParams::default().encode());
+    s.insert(governance::CASE_KEY_VERSION_KEY.to_vec(), 1u32.encode());
+    s.insert(GENESIS_KEY.to_vec(), genesis.hash.encode());
+    s
+}
+
+/// The node certificates (DER) of the genesis validators, in node-id order.
+fn sorted_genesis_validators(genesis: &ValidatedGenesis) -> Vec<Vec<u8>> {
+    let suite = &genesis.suite;
+    let mut certs: Vec<(NodeId, Vec<u8>)> = genesis
+        .genesis
+        .validators
+        .iter()
+        .filter_map(|gv| {
+            let cert = Certificate::from_pem(&gv.node_cert_pem).ok()?;
+            let id = NodeId::of_key(suite, cert.public_key()).ok()?;
+            Some((id, cert.der().to_vec()))
+        })
+        .collect();
+    certs.sort_by_key(|c| c.0);
+    certs.into_iter().map(|c| c.1).collect()
+}
+
+/// Who is making a call: the member record and its agency's kind.
+struct Caller {
+    fp: CertFingerprint,
+    member: MemberRecord,
+}
+
 impl Runtime {
     /// The runtime of a validated genesis.
     pub fn new(genesis: &ValidatedGenesis) -> Self {
-        Runtime { suite: genesis.suite.clone(), chain_id: genesis.genesis.chain_id.clone(), cas: genesis.cas.clone() }
+        Runtime { suite: genesis.suite.clone(), chain_id: genesis.genesis.chain_id.clone(), genesis: genesis_state(genesis) }
     }
 
     /// The suite.
@@ -314,7 +441,8 @@ impl Runtime {
     ) -> Result<CheckedTx, TxError> {
         let tx = decode_tx(bytes)?;
         let id = tx_id(&self.suite, bytes);
-        self.check_envelope(state, &tx, height, time_s, signature_known_good, false)?;
+        let state = WithGenesis::new(state, &self.genesis);
+        self.check_envelope(&state, &tx, height, time_s, signature_known_good, false)?;
         Ok(CheckedTx { tx, id, size: bytes.len() })
     }
 
@@ -334,9 +462,20 @@ impl Runtime {
             return Err(TxError::Expired { valid_until: tx.valid_until, height });
         }
         let key = match (&tx.call, read::<MemberRecord>(state, &member_key(&tx.signer))) {
-            (_, Some(m)) => m.public_key,
+            (_, Some(m)) => {
+                if let Some(r) = &m.revoked {
+                    return Err(TxError::Revoked { signer: tx.signer, height: r.height });
+                }
+                if time_s > m.not_after {
+                    return Err(TxError::CertificateExpired { signer: tx.signer, not_after: m.not_after, now: time_s });
+                }
+                if !read::<AgencyRecord>(state, &registry::agency_key(&m.agency)).is_some_and(|a| a.active) {
+                    return Err(TxError::AgencyRemoved { signer: tx.signer, agency: m.agency });
+                }
+                m.public_key
+            }
             (Call::RegisterMember(r), None) => {
-                let cert = self.verify_registration(r, time_s)?;
+                let cert = self.verify_registration(state, r, time_s)?;
                 if cert.fingerprint(&self.suite) != tx.signer {
                     return Err(TxError::Certificate(
                         "the transaction's signer is not the fingerprint of the registered certificate".into(),
@@ -357,14 +496,21 @@ impl Runtime {
         Ok(())
     }
 
-    fn verify_registration(&self, r: &RegisterMemberCall, time_s: i64) -> Result<Certificate, TxError> {
+    fn verify_registration(
+        &self,
+        state: &impl StateRead,
+        r: &RegisterMemberCall,
+        time_s: i64,
+    ) -> Result<Certificate, TxError> {
         let cert = Certificate::from_der(&r.certificate).map_err(|e| TxError::Certificate(e.to_string()))?;
         let agency = cert.agency().map_err(|e| TxError::Certificate(e.to_string()))?;
-        let ca = self
-            .cas
-            .get(agency)
+        let rec: AgencyRecord = read(state, &registry::agency_key(agency))
             .ok_or_else(|| TxError::Certificate(format!("agency {agency} is not in the registry")))?;
-        x509::verify_member(&self.suite, &cert, ca, time_s, None).map_err(|e| TxError::Certificate(e.to_string()))?;
+        if !rec.active {
+            return Err(TxError::Certificate(format!("agency {agency} has been removed from the registry")));
+        }
+        let ca = Certificate::from_der(&rec.ca_cert).map_err(|e| TxError::Certificate(e.to_string()))?;
+        x509::verify_member(&self.suite, &cert, &ca, time_s, None).map_err(|e| TxError::Certificate(e.to_string()))?;
         Ok(cert)
     }
 
@@ -404,7 +550,8 @@ impl Runtime {
     }
 
     /// One pass over `txs`: transactions failing their envelope checks are left out (and
-    /// listed with their position); the others are applied in order.
+    /// listed with their position); the others are applied in order, each call on its own
+    /// overlay so that a failed call leaves nothing behind but its nonce and result.
     fn execute(
         &self,
         state: &impl StateRead,
@@ -416,6 +563,11 @@ impl Runtime {
     ) -> (BlockOutcome, Vec<(usize, TxError)>) {
         let time_s = i64::try_from(time_ms / 1000).unwrap_or(i64::MAX);
         let mut overlay = Overlay::new(state);
+        if overlay.get(GENESIS_KEY).is_none() {
+            for (k, v) in &self.genesis {
+                overlay.put(k.clone(), v.clone());
+            }
+        }
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut skipped = Vec::new();
         for (i, bytes) in txs.iter().enumerate() {
@@ -430,104 +582,467 @@ impl Runtime {
                     continue;
                 }
             };
+            let ctx = Ctx { height, time_ms, time_s, tx: &tx, id: &id };
+            let mut call_overlay = Overlay::new(&overlay);
+            let result = self.apply(&mut call_overlay, &ctx);
+            let call_writes = result.is_ok().then(|| call_overlay.into_writes());
+            for (k, v) in call_writes.into_iter().flatten() {
+                overlay.writes.insert(k, v);
+            }
             overlay.put(nonce_key(&tx.signer), (tx.nonce + 1).encode());
-            let result = self.apply(&mut overlay, &tx, &id, height, time_ms);
             let outcome = TxOutcome { height, index: outcomes.len() as u32, result };
             overlay.put(txres_key(&id), outcome.encode());
             outcomes.push((id, outcome));
         }
+        let before = WithGenesis::new(state, &self.genesis).get(registry::VALIDATORS_KEY);
+        let after = overlay.get(registry::VALIDATORS_KEY);
+        let next_validators = match after {
+            Some(v) if Some(&v) != before.as_ref() => {
+                decode_exact::<Vec<Validator>>("validator set", &v, MAX_TX_BYTES * 4).ok()
+            }
+            _ => None,
+        };
         let writes = overlay.into_writes();
         let state_root = self.suite.hash_parts(&[STATE_TAG, &parent_root.0, &writes.encode()]);
-        (BlockOutcome { writes, outcomes, state_root }, skipped)
+        (BlockOutcome { writes, outcomes, state_root, next_validators }, skipped)
     }
 
-    fn apply<S: StateRead>(
-        &self,
-        state: &mut Overlay<'_, S>,
-        tx: &SignedTx,
-        id: &TxId,
-        height: u64,
-        time_ms: u64,
-    ) -> Result<(), CallError> {
-        match &tx.call {
-            Call::RegisterMember(r) => {
-                if state.get(&member_key(&tx.signer)).is_some() {
-                    return Err(CallError::AlreadyRegistered(tx.signer));
-                }
-                // The envelope check verified the certificate.
-                let cert =
-                    Certificate::from_der(&r.certificate).map_err(|_| CallError::AlreadyRegistered(tx.signer))?;
-                let (Ok(agency), Ok(role)) = (cert.agency(), cert.role()) else {
-                    return Err(CallError::AlreadyRegistered(tx.signer));
-                };
-                let record = MemberRecord {
-                    agency: agency.clone(),
-                    role,
-                    public_key: *cert.public_key(),
-                    certificate: r.certificate.to_vec(),
-                    registered_at: height,
-                };
-                state.put(member_key(&tx.signer), record.encode());
-                Ok(())
+    fn caller<S: StateRead>(state: &Overlay<'_, S>, ctx: &Ctx<'_>) -> Result<Caller, CallError> {
+        // The envelope check guarantees a registered member for every call but registration.
+        let member = read::<MemberRecord>(state, &member_key(&ctx.tx.signer))
+            .ok_or(RegistryError::UnknownMember(ctx.tx.signer))?;
+        registry::may_call(member.role, ctx.tx.call.name())?;
+        Ok(Caller { fp: ctx.tx.signer, member })
+    }
+
+    fn apply<S: StateRead>(&self, state: &mut Overlay<'_, S>, ctx: &Ctx<'_>) -> Result<Vec<Event>, CallError> {
+        match &ctx.tx.call {
+            Call::RegisterMember(r) => self.register(state, ctx, r),
+            Call::Anchor(a) => {
+                let caller = Self::caller(state, ctx)?;
+                self.anchor(state, ctx, &caller, a)
             }
-            Call::Anchor(a) => self.anchor(state, tx, id, a, height, time_ms),
             Call::Receipt(r) => {
-                let member: MemberRecord = read(state, &member_key(&tx.signer))
-                    .ok_or(CallError::RoleNotAllowed { role: MemberRole::Ca, call: "receipt".into() })?;
-                if !matches!(member.role, MemberRole::Clerk | MemberRole::Adapter) {
-                    return Err(CallError::RoleNotAllowed { role: member.role, call: "receipt".into() });
+                let caller = Self::caller(state, ctx)?;
+                receipt(state, ctx, &caller, r)
+            }
+            Call::RevokeMember(r) => {
+                let caller = Self::caller(state, ctx)?;
+                let mut m: MemberRecord =
+                    read(state, &member_key(&r.member)).ok_or(RegistryError::UnknownMember(r.member))?;
+                if m.agency != caller.member.agency {
+                    return Err(RegistryError::OtherAgency { member: r.member, agency: m.agency }.into());
                 }
-                let doc: AnchorRecord = read(state, &doc_key(&r.doc_hash)).ok_or(CallError::NotAnchored(r.doc_hash))?;
-                if !doc.recipients.contains(&member.agency) && !doc.copies.contains(&member.agency) {
-                    return Err(CallError::NotAddressed { doc: r.doc_hash, agency: member.agency });
+                if m.revoked.is_some() {
+                    return Err(RegistryError::AlreadyRevoked(r.member).into());
                 }
-                let key = receipt_key(&r.doc_hash, &member.agency);
-                if state.get(&key).is_some() {
-                    return Err(CallError::AlreadyReceived { doc: r.doc_hash, agency: member.agency });
+                m.revoked = Some(Revocation { height: ctx.height, by: caller.fp });
+                state.put(member_key(&r.member), m.encode());
+                Ok(vec![Event::MemberRevoked { member: r.member, by: caller.fp }])
+            }
+            Call::Propose(p) => {
+                let caller = Self::caller(state, ctx)?;
+                let id: u64 = read(state, governance::NEXT_PROPOSAL_KEY).unwrap_or(0);
+                let params = chain_params(state);
+                let proposal = Proposal {
+                    id,
+                    action: p.action.clone(),
+                    proposer: caller.member.agency.clone(),
+                    opened_at: ctx.height,
+                    expires_at: ctx.height.saturating_add(params.proposal_ttl),
+                    approvals: vec![],
+                    rejections: vec![],
+                    status: ProposalStatus::Open,
+                };
+                state.put(governance::NEXT_PROPOSAL_KEY.to_vec(), (id + 1).encode());
+                let mut events = vec![Event::ProposalOpened { id, proposer: caller.member.agency.clone() }];
+                events.extend(self.vote(state, ctx, &caller, proposal, true)?);
+                Ok(events)
+            }
+            Call::Vote(v) => {
+                let caller = Self::caller(state, ctx)?;
+                let proposal: Proposal = read(state, &governance::proposal_key(v.proposal))
+                    .ok_or(GovernanceError::UnknownProposal(v.proposal))?;
+                if proposal.status != ProposalStatus::Open {
+                    return Err(GovernanceError::Decided { id: v.proposal, status: proposal.status }.into());
                 }
-                let record = ReceiptRecord { agency: member.agency, signer: tx.signer, height, time_ms, tx_id: *id };
-                state.put(key, record.encode());
-                Ok(())
+                if ctx.height > proposal.expires_at {
+                    return Err(GovernanceError::Expired { id: v.proposal, expires_at: proposal.expires_at }.into());
+                }
+                let agency = &caller.member.agency;
+                if proposal.approvals.contains(agency) || proposal.rejections.contains(agency) {
+                    return Err(GovernanceError::AlreadyVoted { id: v.proposal, agency: agency.clone() }.into());
+                }
+                self.vote(state, ctx, &caller, proposal, v.approve)
             }
         }
+    }
+
+    fn register<S: StateRead>(
+        &self,
+        state: &mut Overlay<'_, S>,
+        ctx: &Ctx<'_>,
+        r: &RegisterMemberCall,
+    ) -> Result<Vec<Event>, CallError> {
+        let signer = ctx.tx.signer;
+        if state.get(&member_key(&signer)).is_some() {
+            return Err(RegistryError::AlreadyRegistered(signer).into());
+        }
+        // The envelope check verified the certificate against its agency's CA.
+        let cert = Certificate::from_der(&r.certificate).map_err(|e| RegistryError::Certificate(e.to_string()))?;
+        let (agency, role) = match (cert.agency(), cert.role()) {
+            (Ok(a), Ok(r)) => (a.clone(), r),
+            (Err(e), _) | (_, Err(e)) => return Err(RegistryError::Certificate(e.to_string()).into()),
+        };
+        if matches!(role, MemberRole::Ca | MemberRole::Node) {
+            return Err(RegistryError::RoleNotAllowed {
+                role,
+                call: "register_member".into(),
+                needed: "clerk, adapter, auditor or admin".into(),
+            }
+            .into());
+        }
+        let record = MemberRecord {
+            agency: agency.clone(),
+            role,
+            public_key: *cert.public_key(),
+            certificate: r.certificate.to_vec(),
+            registered_at: ctx.height,
+            not_after: cert.not_after(),
+            revoked: None,
+        };
+        state.put(member_key(&signer), record.encode());
+        Ok(vec![Event::MemberRegistered { member: signer, agency, role }])
     }
 
     fn anchor<S: StateRead>(
         &self,
         state: &mut Overlay<'_, S>,
-        tx: &SignedTx,
-        id: &TxId,
+        ctx: &Ctx<'_>,
+        caller: &Caller,
         a: &AnchorCall,
-        height: u64,
-        time_ms: u64,
-    ) -> Result<(), CallError> {
-        let member: MemberRecord = read(state, &member_key(&tx.signer))
-            .ok_or(CallError::RoleNotAllowed { role: MemberRole::Ca, call: "anchor".into() })?;
-        if !matches!(member.role, MemberRole::Clerk | MemberRole::Adapter) {
-            return Err(CallError::RoleNotAllowed { role: member.role, call: "anchor".into() });
+    ) -> Result<Vec<Event>, CallError> {
+        if state.get(&doc_key(&a.doc_hash)).is_some() {
+            return Err(DocumentError::AlreadyAnchored(a.doc_hash).into());
         }
-        for agency in a.recipients.iter().chain(a.copies.iter()) {
-            if !self.cas.contains_key(agency) {
-                return Err(CallError::UnknownAgency(agency.clone()));
+        let mut seen = Vec::new();
+        let mut recipients = Vec::new();
+        for (i, agency) in a.recipients.iter().chain(a.copies.iter()).enumerate() {
+            let rec = read::<AgencyRecord>(state, &registry::agency_key(agency))
+                .filter(|r: &AgencyRecord| r.active)
+                .ok_or_else(|| DocumentError::UnknownParty(agency.clone()))?;
+            if seen.contains(agency) {
+                return Err(DocumentError::DuplicateParty(agency.clone()).into());
+            }
+            seen.push(agency.clone());
+            if i < a.recipients.len() {
+                recipients.push((agency.clone(), rec.role));
             }
         }
-        if state.get(&doc_key(&a.doc_hash)).is_some() {
-            return Err(CallError::AlreadyAnchored(a.doc_hash));
+        let issuer = &caller.member.agency;
+        let issuer_role = agency_role(state, issuer)?;
+        let case: Option<CaseRecord> = read(state, &case_key(&a.case_ref));
+        let doc = workflow::Document {
+            doc_type: &a.doc_type,
+            case_ref: a.case_ref,
+            issuer: (issuer, issuer_role),
+            recipients: &recipients,
+            dates: &a.dates,
+            subject_kind: a.subject_kind,
+            height: ctx.height,
+            today: Date::from_unix_seconds_cst(ctx.time_s),
+        };
+        let next = workflow::apply(case.as_ref(), &doc, &chain_params(state))?;
+        let from = case.as_ref().map(|c| c.state);
+        let to = next.as_ref().map(|c| c.state);
+        if let Some(next) = &next {
+            let event = CaseEvent {
+                doc_hash: a.doc_hash,
+                doc_type: a.doc_type.clone(),
+                issuer: issuer.clone(),
+                from,
+                to: next.state,
+                height: ctx.height,
+            };
+            state.put(case_event_key(&a.case_ref, next.events.saturating_sub(1)), event.encode());
+            state.put(case_key(&a.case_ref), next.encode());
         }
         let record = AnchorRecord {
             doc_hash: a.doc_hash,
             doc_type: a.doc_type.clone(),
             case_ref: a.case_ref,
-            issuer: member.agency,
-            signer: tx.signer,
+            issuer: issuer.clone(),
+            signer: caller.fp,
             recipients: a.recipients.to_vec(),
             copies: a.copies.to_vec(),
-            height,
-            time_ms,
-            tx_id: *id,
+            dates: a.dates,
+            subject_kind: a.subject_kind,
+            eseal_ref: a.eseal_ref,
+            case_state: to,
+            height: ctx.height,
+            time_ms: ctx.time_ms,
+            tx_id: *ctx.id,
         };
         state.put(doc_key(&a.doc_hash), record.encode());
-        Ok(())
+        let mut events = vec![Event::Anchored {
+            doc: a.doc_hash,
+            doc_type: a.doc_type.clone(),
+            case_ref: a.case_ref,
+            issuer: issuer.clone(),
+        }];
+        if let Some(to) = to
+            && from != Some(to)
+        {
+            events.push(Event::CaseMoved { case_ref: a.case_ref, from, to });
+        }
+        Ok(events)
+    }
+
+    /// Counts a vote (the proposer's included) and carries the action out once approved.
+    fn vote<S: StateRead>(
+        &self,
+        state: &mut Overlay<'_, S>,
+        ctx: &Ctx<'_>,
+        caller: &Caller,
+        mut proposal: Proposal,
+        approve: bool,
+    ) -> Result<Vec<Event>, CallError> {
+        let active = active_agencies(state).len() as u32;
+        let params = chain_params(state);
+        let agency = caller.member.agency.clone();
+        governance::tally(&mut proposal, &agency, approve, active, params.threshold, ctx.height);
+        let mut events = vec![Event::Voted { id: proposal.id, agency, approve }];
+        if proposal.status != ProposalStatus::Open {
+            if let ProposalStatus::Approved(_) = proposal.status {
+                events.extend(self.carry_out(state, ctx, &proposal.action)?);
+            }
+            events.push(Event::ProposalDecided { id: proposal.id, status: proposal.status });
+        }
+        state.put(governance::proposal_key(proposal.id), proposal.encode());
+        Ok(events)
+    }
+
+    fn carry_out<S: StateRead>(
+        &self,
+        state: &mut Overlay<'_, S>,
+        ctx: &Ctx<'_>,
+        action: &GovAction,
+    ) -> Result<Vec<Event>, CallError> {
+        let invalid = |reason: String| GovernanceError::Invalid { action: action.name().into(), reason };
+        let mut validators_changed = false;
+        match action {
+            GovAction::AddAgency { id, role, level, area_code, ca_cert } => {
+                if state.get(&registry::agency_key(id)).is_some() {
+                    return Err(invalid(format!("agency {id} already exists")).into());
+                }
+                if !area_code.iter().all(u8::is_ascii_digit) {
+                    return Err(invalid("the area code must be six digits (GB/T 2260)".into()).into());
+                }
+                let ca = Certificate::from_der(ca_cert).map_err(|e| invalid(e.to_string()))?;
+                let named = ca.verify_as_ca(&self.suite, ctx.time_s).map_err(|e| invalid(e.to_string()))?;
+                if named != id {
+                    return Err(invalid(format!("the CA certificate names agency {named}, not {id}")).into());
+                }
+                let rec = AgencyRecord {
+                    id: id.clone(),
+                    role: *role,
+                    level: *level,
+                    area_code: *area_code,
+                    ca_cert: ca_cert.to_vec(),
+                    active: true,
+                    added_at: ctx.height,
+                };
+                state.put(registry::agency_key(id), rec.encode());
+                let mut ids: Vec<AgencyId> = read(state, registry::AGENCIES_KEY).unwrap_or_default();
+                if let Err(pos) = ids.binary_search(id) {
+                    ids.insert(pos, id.clone());
+                }
+                state.put(registry::AGENCIES_KEY.to_vec(), ids.encode());
+            }
+            GovAction::RemoveAgency { id } => {
+                let mut rec: AgencyRecord = read(state, &registry::agency_key(id))
+                    .filter(|r: &AgencyRecord| r.active)
+                    .ok_or_else(|| invalid(format!("{id} is not an active agency")))?;
+                if validators(state).iter().any(|v| &v.agency == id) {
+                    return Err(invalid(format!("{id} still runs a validator: remove its nodes first")).into());
+                }
+                rec.active = false;
+                state.put(registry::agency_key(id), rec.encode());
+            }
+            GovAction::AddNode { certificate, p2p_key, power } => {
+                let rec = self.node_record(state, ctx, certificate, *p2p_key, *power).map_err(invalid)?;
+                if state.get(&registry::node_key(&rec.node_id)).is_some() {
+                    return Err(invalid(format!("node {} already exists", rec.node_id)).into());
+                }
+                state.put(registry::node_key(&rec.node_id), rec.encode());
+                validators_changed = *power > 0;
+            }
+            GovAction::RemoveNode { node } => {
+                let rec: NodeRecord =
+                    read(state, &registry::node_key(node)).ok_or_else(|| invalid(format!("no node {node}")))?;
+                state.writes.insert(registry::node_key(node), None);
+                validators_changed = rec.power > 0;
+            }
+            GovAction::SetValidatorPower { node, power } => {
+                let mut rec: NodeRecord =
+                    read(state, &registry::node_key(node)).ok_or_else(|| invalid(format!("no node {node}")))?;
+                validators_changed = rec.power != *power;
+                rec.power = *power;
+                state.put(registry::node_key(node), rec.encode());
+            }
+            GovAction::RotateNodeKey { node, certificate, p2p_key } => {
+                let old: NodeRecord =
+                    read(state, &registry::node_key(node)).ok_or_else(|| invalid(format!("no node {node}")))?;
+                let new = self.node_record(state, ctx, certificate, *p2p_key, old.power).map_err(invalid)?;
+                if new.agency != old.agency {
+                    return Err(invalid(format!("the new certificate belongs to {}, not {}", new.agency, old.agency)).into());
+                }
+                if new.node_id == old.node_id {
+                    return Err(invalid("the new certificate has the same key".into()).into());
+                }
+                state.writes.insert(registry::node_key(node), None);
+                state.put(registry::node_key(&new.node_id), new.encode());
+                validators_changed = old.power > 0;
+            }
+            GovAction::SetDeadlines(d) => state.put(governance::DEADLINES_KEY.to_vec(), d.encode()),
+            GovAction::SetHolidays(y) => {
+                let in_year = |d: &Date| d.to_string().starts_with(&format!("{:04}-", y.year));
+                if !y.holidays.iter().chain(y.workdays.iter()).all(in_year) {
+                    return Err(invalid(format!("every date must lie in {}", y.year)).into());
+                }
+                state.put(governance::holidays_key(y.year), y.encode());
+            }
+            GovAction::SetCaseKeyVersion(v) => {
+                let current: u32 = read(state, governance::CASE_KEY_VERSION_KEY).unwrap_or(1);
+                if *v <= current {
+                    return Err(invalid(format!("the version must grow (now {current})")).into());
+                }
+                state.put(governance::CASE_KEY_VERSION_KEY.to_vec(), v.encode());
+            }
+            GovAction::SetChainParams(p) => {
+                if p.proposal_ttl == 0 || p.max_period_days == 0 {
+                    return Err(invalid("proposal_ttl and max_period_days must be positive".into()).into());
+                }
+                state.put(governance::CHAIN_PARAMS_KEY.to_vec(), p.encode());
+            }
+        }
+        if !validators_changed {
+            return Ok(vec![]);
+        }
+        // Rebuild the validator set from the node records it names and the changed node.
+        let mut set: Vec<Validator> = Vec::new();
+        let mut ids: Vec<NodeId> = validators(state).iter().map(|v| v.node_id).collect();
+        match action {
+            GovAction::AddNode { certificate, .. } | GovAction::RotateNodeKey { certificate, .. } => {
+                if let Ok(c) = Certificate::from_der(certificate)
+                    && let Ok(id) = NodeId::of_key(&self.suite, c.public_key())
+                {
+                    ids.push(id);
+                }
+            }
+            GovAction::SetValidatorPower { node, .. } => ids.push(*node),
+            _ => {}
+        }
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            if let Some(rec) = read::<NodeRecord>(state, &registry::node_key(&id))
+                && rec.power > 0
+            {
+                set.push(rec.validator());
+            }
+        }
+        if set.is_empty() {
+            return Err(invalid("the validator set would be empty".into()).into());
+        }
+        state.put(registry::VALIDATORS_KEY.to_vec(), set.encode());
+        Ok(vec![Event::ValidatorSetChanged { validators: set.len() as u32 }])
+    }
+
+    fn node_record(
+        &self,
+        state: &impl StateRead,
+        ctx: &Ctx<'_>,
+        der: &[u8],
+        p2p_key: [u8; 32],
+        power: u64,
+    ) -> Result<NodeRecord, String> {
+        let cert = Certificate::from_der(der).map_err(|e| e.to_string())?;
+        let agency = cert.agency().map_err(|e| e.to_string())?.clone();
+        let rec: AgencyRecord = read(state, &registry::agency_key(&agency))
+            .filter(|r: &AgencyRecord| r.active)
+            .ok_or_else(|| format!("{agency} is not an active agency"))?;
+        let ca = Certificate::from_der(&rec.ca_cert).map_err(|e| e.to_string())?;
+        x509::verify_member(&self.suite, &cert, &ca, ctx.time_s, Some(MemberRole::Node)).map_err(|e| e.to_string())?;
+        let node_id = NodeId::of_key(&self.suite, cert.public_key()).map_err(|e| e.to_string())?;
+        Ok(NodeRecord {
+            node_id,
+            agency,
+            public_key: *cert.public_key(),
+            certificate: der.to_vec(),
+            p2p_key,
+            power,
+            added_at: ctx.height,
+        })
+    }
+}
+
+/// What every call sees of its transaction and block.
+struct Ctx<'a> {
+    height: u64,
+    time_ms: u64,
+    time_s: i64,
+    tx: &'a SignedTx,
+    id: &'a TxId,
+}
+
+fn receipt<S: StateRead>(
+    state: &mut Overlay<'_, S>,
+    ctx: &Ctx<'_>,
+    caller: &Caller,
+    r: &ReceiptCall,
+) -> Result<Vec<Event>, CallError> {
+    let agency = caller.member.agency.clone();
+    let doc: AnchorRecord = read(state, &doc_key(&r.doc_hash)).ok_or(DocumentError::NotAnchored(r.doc_hash))?;
+    if !doc.recipients.contains(&agency) && !doc.copies.contains(&agency) {
+        return Err(DocumentError::NotAddressed { doc: r.doc_hash, agency }.into());
+    }
+    let key = receipt_key(&r.doc_hash, &agency);
+    if state.get(&key).is_some() {
+        return Err(DocumentError::AlreadyReceived { doc: r.doc_hash, agency }.into());
+    }
+    let record =
+        ReceiptRecord { agency: agency.clone(), signer: ctx.tx.signer, height: ctx.height, time_ms: ctx.time_ms, tx_id: *ctx.id };
+    state.put(key, record.encode());
+    Ok(vec![Event::Received { doc: r.doc_hash, agency }])
+}
+
+fn agency_role(state: &impl StateRead, id: &AgencyId) -> Result<AgencyRole, CallError> {
+    read::<AgencyRecord>(state, &registry::agency_key(id))
+        .map(|a| a.role)
+        .ok_or_else(|| RegistryError::UnknownAgency(id.clone()).into())
+}
+
+fn chain_params(state: &impl StateRead) -> ChainParams {
+    read(state, governance::CHAIN_PARAMS_KEY).unwrap_or_default()
+}
+
+fn validators(state: &impl StateRead) -> Vec<Validator> {
+    read(state, registry::VALIDATORS_KEY).unwrap_or_default()
+}
+
+fn active_agencies(state: &impl StateRead) -> Vec<AgencyId> {
+    let ids: Vec<AgencyId> = read(state, registry::AGENCIES_KEY).unwrap_or_default();
+    ids.into_iter()
+        .filter(|id| read::<AgencyRecord>(state, &registry::agency_key(id)).is_some_and(|a| a.active))
+        .collect()
+}
+
+/// Queries on committed state (for the API, the CLI and tests). Each sees the genesis registry
+/// before the first block has written it.
+impl Runtime {
+    fn view<'a, S: StateRead>(&'a self, state: &'a S) -> WithGenesis<'a, S> {
+        WithGenesis::new(state, &self.genesis)
     }
 
     /// The committed record of a document, if anchored.
@@ -538,6 +1053,25 @@ impl Runtime {
     /// The committed receipt of `agency` for a document.
     pub fn receipt(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> Option<ReceiptRecord> {
         read(state, &receipt_key(doc, agency))
+    }
+
+    /// A document's history: its anchor and the receipts of the agencies it was addressed to.
+    pub fn document_history(state: &impl StateRead, doc: &DocHash) -> Option<(AnchorRecord, Vec<ReceiptRecord>)> {
+        let anchor = Self::anchor_record(state, doc)?;
+        let receipts =
+            anchor.recipients.iter().chain(anchor.copies.iter()).filter_map(|a| Self::receipt(state, doc, a)).collect();
+        Some((anchor, receipts))
+    }
+
+    /// A case as it stands.
+    pub fn case(state: &impl StateRead, case: &CaseRef) -> Option<CaseRecord> {
+        read(state, &case_key(case))
+    }
+
+    /// A case's documents, in order.
+    pub fn case_history(state: &impl StateRead, case: &CaseRef) -> Vec<CaseEvent> {
+        let n = Self::case(state, case).map(|c| c.events).unwrap_or(0);
+        (0..n).filter_map(|i| read(state, &case_event_key(case, i))).collect()
     }
 
     /// The committed outcome of a transaction.
@@ -553,5 +1087,37 @@ impl Runtime {
     /// A registered member.
     pub fn member(state: &impl StateRead, signer: &CertFingerprint) -> Option<MemberRecord> {
         read(state, &member_key(signer))
+    }
+
+    /// An agency of the registry.
+    pub fn agency(&self, state: &impl StateRead, id: &AgencyId) -> Option<AgencyRecord> {
+        read(&self.view(state), &registry::agency_key(id))
+    }
+
+    /// Every agency of the registry, active or removed.
+    pub fn agencies(&self, state: &impl StateRead) -> Vec<AgencyRecord> {
+        let view = self.view(state);
+        let ids: Vec<AgencyId> = read(&view, registry::AGENCIES_KEY).unwrap_or_default();
+        ids.iter().filter_map(|id| read(&view, &registry::agency_key(id))).collect()
+    }
+
+    /// The validator set in force after the committed state.
+    pub fn validators(&self, state: &impl StateRead) -> Vec<Validator> {
+        validators(&self.view(state))
+    }
+
+    /// A governance proposal.
+    pub fn proposal(state: &impl StateRead, id: u64) -> Option<Proposal> {
+        read(state, &governance::proposal_key(id))
+    }
+
+    /// The chain parameters.
+    pub fn chain_params(&self, state: &impl StateRead) -> ChainParams {
+        chain_params(&self.view(state))
+    }
+
+    /// The deadline table.
+    pub fn deadlines(&self, state: &impl StateRead) -> DeadlineParams {
+        read(&self.view(state), governance::DEADLINES_KEY).unwrap_or_default()
     }
 }

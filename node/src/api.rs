@@ -61,6 +61,9 @@ fn tx_error_status(e: TxError) -> Status {
         TxError::WrongChain { .. } => (Code::InvalidArgument, "wrong_chain"),
         TxError::Expired { .. } => (Code::FailedPrecondition, "expired"),
         TxError::UnknownSigner(_) => (Code::PermissionDenied, "unknown_signer"),
+        TxError::Revoked { .. } => (Code::PermissionDenied, "revoked"),
+        TxError::CertificateExpired { .. } => (Code::PermissionDenied, "certificate_expired"),
+        TxError::AgencyRemoved { .. } => (Code::PermissionDenied, "agency_removed"),
         TxError::BadSignature(_) => (Code::Unauthenticated, "bad_signature"),
         TxError::BadNonce { .. } => (Code::FailedPrecondition, "bad_nonce"),
         TxError::Certificate(_) => (Code::PermissionDenied, "certificate"),
@@ -144,7 +147,7 @@ impl Ledger for LedgerService {
             .map(|b| b.header.time_ms)
             .unwrap_or(0);
         let (ok, error) = match outcome.map(|o| o.result) {
-            Some(Ok(())) => (true, String::new()),
+            Some(Ok(_)) => (true, String::new()),
             Some(Err(e)) => (false, e.to_string()),
             None => (false, "no recorded outcome".to_string()),
         };

@@ -10,7 +10,7 @@ use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{AnySuite, CryptoError, Hash, PublicKey, Suite, SuiteId};
-use crate::types::{AgencyId, AgencyRole, ChainId, MemberRole, NodeId};
+use crate::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, MemberRole, NodeId};
 use crate::x509::{self, Certificate, X509Error};
 
 /// Domain tag of the genesis hash.
@@ -95,6 +95,9 @@ pub struct GenesisAgency {
     pub role: AgencyRole,
     /// Display name (e.g. 哈尔滨市南岗区人民法院).
     pub name: String,
+    /// Administrative level (省 / 市 / 县); county when absent.
+    #[serde(default)]
+    pub level: AgencyLevel,
     /// GB/T 2260 administrative area code (six digits).
     pub area_code: String,
     /// The agency CA certificate (PEM).
@@ -173,6 +176,7 @@ pub struct ValidatedGenesis {
 struct CanonicalAgency<'a> {
     id: &'a AgencyId,
     role: AgencyRole,
+    level: AgencyLevel,
     name: &'a [u8],
     area_code: &'a [u8],
     ca_cert: &'a [u8],
@@ -267,6 +271,7 @@ impl Genesis {
             .map(|(a, der)| CanonicalAgency {
                 id: &a.id,
                 role: a.role,
+                level: a.level,
                 name: a.name.as_bytes(),
                 area_code: a.area_code.as_bytes(),
                 ca_cert: der,

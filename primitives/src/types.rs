@@ -245,6 +245,38 @@ impl core::str::FromStr for AgencyRole {
     }
 }
 
+/// Administrative level of an agency (省 / 市 / 县).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    MaxEncodedLen,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AgencyLevel {
+    /// 省级 (province).
+    #[codec(index = 0)]
+    Province,
+    /// 地市级 (prefecture-level city).
+    #[codec(index = 1)]
+    City,
+    /// 县级 (county or district).
+    #[default]
+    #[codec(index = 2)]
+    County,
+}
+
 /// What a certificate's holder may do. Carried in the certificate's subject as `OU=<role>`.
 #[derive(
     Clone,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, SuiteId};
 use custos_primitives::genesis::{Genesis, GenesisAgency, GenesisValidator, ValidatedGenesis};
-use custos_primitives::types::{AgencyId, AgencyRole, ChainId, MemberRole, NodeId};
+use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, MemberRole, NodeId};
 use custos_primitives::x509::{self, CertParams, Certificate};
 use serde::Serialize;
 
@@ -90,6 +90,8 @@ pub struct AgencyTemplate {
     pub role: AgencyRole,
     /// Display name.
     pub name: &'static str,
+    /// Administrative level.
+    pub level: AgencyLevel,
     /// GB/T 2260 area code.
     pub area_code: &'static str,
 }
@@ -97,22 +99,24 @@ pub struct AgencyTemplate {
 /// The five agencies of the local testnet (a fictitious district of Harbin, 黑龙江).
 pub const AGENCIES: [AgencyTemplate; 5] = [
     AgencyTemplate {
-        id: "court", role: AgencyRole::Court, name: "哈尔滨市南岗区人民法院", area_code: "230103"
+        id: "court", role: AgencyRole::Court, name: "哈尔滨市南岗区人民法院", level: AgencyLevel::County, area_code: "230103"
     },
     AgencyTemplate {
         id: "procuratorate",
         role: AgencyRole::Procuratorate,
         name: "哈尔滨市南岗区人民检察院",
+        level: AgencyLevel::County,
         area_code: "230103",
     },
     AgencyTemplate {
-        id: "police", role: AgencyRole::Police, name: "哈尔滨市公安局南岗分局", area_code: "230103"
+        id: "police", role: AgencyRole::Police, name: "哈尔滨市公安局南岗分局", level: AgencyLevel::County, area_code: "230103"
     },
-    AgencyTemplate { id: "prison", role: AgencyRole::Prison, name: "黑龙江省哈尔滨监狱", area_code: "230000" },
+    AgencyTemplate { id: "prison", role: AgencyRole::Prison, name: "黑龙江省哈尔滨监狱", level: AgencyLevel::Province, area_code: "230000" },
     AgencyTemplate {
         id: "justice",
         role: AgencyRole::Justice,
         name: "哈尔滨市南岗区司法局（社区矫正机构）",
+        level: AgencyLevel::County,
         area_code: "230103",
     },
 ];
@@ -249,7 +253,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
             tls_cert: None,
             tls_key: None,
         }];
-        for (role, label) in [(MemberRole::Node, "node"), (MemberRole::Clerk, "clerk")] {
+        for (role, label) in [(MemberRole::Node, "node"), (MemberRole::Clerk, "clerk"), (MemberRole::Admin, "admin")] {
             let key = home::generate_key(&suite)?;
             let cn = format!("{}-{label}-1", t.id);
             let params =
@@ -299,6 +303,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
             id: id.clone(),
             role: t.role,
             name: t.name.to_string(),
+            level: t.level,
             area_code: t.area_code.to_string(),
             ca_cert_pem: x509::der_to_pem(&ca_der),
         });

@@ -150,10 +150,13 @@ pub fn anchor_call(suite: &AnySuite, n: u64) -> (DocHash, Call) {
     let doc_hash = DocHash::compute(suite, &Salt([7; 32]), doc.as_bytes());
     let call = Call::Anchor(AnchorCall {
         doc_hash,
-        doc_type: DocType::new("JUDGMENT").unwrap(),
+        doc_type: DocType::new("LETTER").unwrap(),
         case_ref: CaseRef::derive(suite, b"test-case-key", &format!("(2026)黑0103刑初{n}号")),
         recipients: vec!["justice".parse().unwrap()].try_into().unwrap(),
         copies: vec!["procuratorate".parse().unwrap(), "police".parse().unwrap()].try_into().unwrap(),
+        dates: Default::default(),
+        subject_kind: None,
+        eseal_ref: None,
     });
     (doc_hash, call)
 }

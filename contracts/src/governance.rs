@@ -1,0 +1,397 @@
+//! Governance: k-of-n agency approval of changes to the consortium and its parameters.
+//!
+//! An agency admin opens a proposal ([`crate::call::ProposeCall`]); the proposer's agency
+//! counts as its first approval. Admins of other agencies vote once per agency. When the
+//! approvals reach the threshold (default: a majority of the active agencies) the action is
+//! carried out in the same transaction; when enough agencies reject that the threshold can no
+//! longer be reached, the proposal is rejected. A proposal not decided within
+//! [`ChainParams::proposal_ttl`] blocks expires.
+//!
+//! Storage:
+//! - `gov/next` → next proposal id (u64)
+//! - `gov/proposal/<id, 8 bytes big-endian>` → [`Proposal`]
+//! - `param/chain` → [`ChainParams`], `param/deadlines` → [`DeadlineParams`],
+//!   `param/holidays/<year, 2 bytes big-endian>` → [`HolidayYear`], `param/case_key_version` → u32
+
+use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode};
+use serde::Serialize;
+
+use custos_primitives::codec::{BoundedVec, ConstU32};
+use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, NodeId};
+
+use crate::call::{Date, MAX_CERT_DER};
+
+/// Most holidays (or adjusted working days) listed for one year.
+pub const MAX_CALENDAR_DAYS: u32 = 64;
+
+/// What an approved proposal does. Indices are stable.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub enum GovAction {
+    /// Admit an agency with its CA certificate.
+    #[codec(index = 0)]
+    AddAgency {
+        /// Registry id (the `O` of its certificates).
+        id: AgencyId,
+        /// Kind of agency.
+        role: AgencyRole,
+        /// Administrative level.
+        level: AgencyLevel,
+        /// GB/T 2260 area code, six ASCII digits.
+        area_code: [u8; 6],
+        /// The agency CA certificate (DER).
+        ca_cert: BoundedVec<u8, ConstU32<MAX_CERT_DER>>,
+    },
+    /// Remove an agency: its members can no longer transact. It must run no validator.
+    #[codec(index = 1)]
+    RemoveAgency {
+        /// The agency.
+        id: AgencyId,
+    },
+    /// Admit a node (validator when `power > 0`, else observer).
+    #[codec(index = 2)]
+    AddNode {
+        /// The node certificate (DER), issued by its agency's CA with role `node`.
+        certificate: BoundedVec<u8, ConstU32<MAX_CERT_DER>>,
+        /// Its libp2p transport key (ed25519).
+        p2p_key: [u8; 32],
+        /// Voting power (0: observer).
+        power: u64,
+    },
+    /// Remove a node (and its vote, if a validator).
+    #[codec(index = 3)]
+    RemoveNode {
+        /// The node.
+        node: NodeId,
+    },
+    /// Change a node's voting power (0 makes it an observer).
+    #[codec(index = 4)]
+    SetValidatorPower {
+        /// The node.
+        node: NodeId,
+        /// New power.
+        power: u64,
+    },
+    /// Replace a node's key and certificate, keeping its power.
+    #[codec(index = 5)]
+    RotateNodeKey {
+        /// The node being replaced.
+        node: NodeId,
+        /// The new node certificate (DER).
+        certificate: BoundedVec<u8, ConstU32<MAX_CERT_DER>>,
+        /// The new libp2p transport key.
+        p2p_key: [u8; 32],
+    },
+    /// Replace the statutory deadline table.
+    #[codec(index = 6)]
+    SetDeadlines(DeadlineParams),
+    /// Set one year's holiday calendar.
+    #[codec(index = 7)]
+    SetHolidays(HolidayYear),
+    /// Change the case-reference key version (after a key rotation off chain).
+    #[codec(index = 8)]
+    SetCaseKeyVersion(u32),
+    /// Replace the chain parameters.
+    #[codec(index = 9)]
+    SetChainParams(ChainParams),
+}
+
+impl GovAction {
+    /// Short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GovAction::AddAgency { .. } => "add_agency",
+            GovAction::RemoveAgency { .. } => "remove_agency",
+            GovAction::AddNode { .. } => "add_node",
+            GovAction::RemoveNode { .. } => "remove_node",
+            GovAction::SetValidatorPower { .. } => "set_validator_power",
+            GovAction::RotateNodeKey { .. } => "rotate_node_key",
+            GovAction::SetDeadlines(_) => "set_deadlines",
+            GovAction::SetHolidays(_) => "set_holidays",
+            GovAction::SetCaseKeyVersion(_) => "set_case_key_version",
+            GovAction::SetChainParams(_) => "set_chain_params",
+        }
+    }
+}
+
+/// How many agencies must approve a proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize)]
+pub enum Threshold {
+    /// More than half of the active agencies.
+    #[codec(index = 0)]
+    Majority,
+    /// At least this many agencies (capped at the number of active agencies).
+    #[codec(index = 1)]
+    AtLeast(u32),
+}
+
+impl Threshold {
+    /// Approvals needed among `active` agencies.
+    pub fn required(self, active: u32) -> u32 {
+        match self {
+            Threshold::Majority => active / 2 + 1,
+            Threshold::AtLeast(k) => k.clamp(1, active.max(1)),
+        }
+    }
+}
+
+/// Chain parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize)]
+pub struct ChainParams {
+    /// Approvals a proposal needs.
+    pub threshold: Threshold,
+    /// Blocks a proposal stays open.
+    pub proposal_ttl: u64,
+    /// How many days a past-fact date (effective, received) may lie after the block's date.
+    pub future_tolerance_days: u32,
+    /// How many days a date may lie before the block's date.
+    pub max_backdate_days: u32,
+    /// Longest correction period accepted (days from its start to its end).
+    pub max_period_days: u32,
+}
+
+impl Default for ChainParams {
+    fn default() -> Self {
+        ChainParams {
+            threshold: Threshold::Majority,
+            proposal_ttl: 7 * 24 * 3600,
+            future_tolerance_days: 1,
+            max_backdate_days: 366 * 3,
+            max_period_days: 366 * 11,
+        }
+    }
+}
+
+/// The deadline table of domain.md §4. Values marked [K] there are unverified and so
+/// parameters, changed only by governance. Days are calendar days unless named `working`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize)]
+pub struct DeadlineParams {
+    /// NOTIFY_CCA: notice to the CCA after the decision takes effect (Law Art.20).
+    pub notify_cca: u32,
+    /// DELIVER_DOCS: legal documents delivered to the CCA (Law Art.20).
+    pub deliver_docs: u32,
+    /// RECEIPT_BACK: CCA's receipt after receiving documents [K].
+    pub receipt_back: u32,
+    /// SUBJECT_REPORT: subject reports after the judgment or ruling takes effect (Law Art.21).
+    pub subject_report: u32,
+    /// TEMP_OUT_TRANSFER: custodial body transfers a 暂外 subject (Law Art.21).
+    pub temp_out_transfer: u32,
+    /// ASSESSMENT: investigation assessment, working days [K].
+    pub assessment_working: u32,
+    /// ASSESSMENT under the fast-track procedure, working days [K].
+    pub assessment_fast_track_working: u32,
+    /// ARREST_DECISION, hours (Law Art.47).
+    pub arrest_decision_hours: u32,
+    /// REVOKE_RULING (Law Art.48).
+    pub revoke_ruling: u32,
+    /// COMMIT_DECISION (Law Art.49).
+    pub commit_decision: u32,
+    /// REDUCTION_RULING (Law Art.33).
+    pub reduction_ruling: u32,
+    /// COMMIT_PHYSICAL: "立即/及时" made a number (config).
+    pub commit_physical: u32,
+    /// RELEASE_LAG: release after the end date (config).
+    pub release_lag: u32,
+    /// DETENTION_NOTICE [K].
+    pub detention_notice: u32,
+    /// ETAG_MAX, months (Law Art.29).
+    pub etag_max_months: u32,
+    /// MEDICAL_REVIEW_INTERVAL, months [K].
+    pub medical_review_months: u32,
+    /// Days the supervised body has to answer a correction opinion (provincial rule).
+    pub correction_reply: u32,
+}
+
+impl Default for DeadlineParams {
+    fn default() -> Self {
+        DeadlineParams {
+            notify_cca: 5,
+            deliver_docs: 10,
+            receipt_back: 5,
+            subject_report: 10,
+            temp_out_transfer: 10,
+            assessment_working: 10,
+            assessment_fast_track_working: 5,
+            arrest_decision_hours: 48,
+            revoke_ruling: 30,
+            commit_decision: 30,
+            reduction_ruling: 30,
+            commit_physical: 3,
+            release_lag: 0,
+            detention_notice: 3,
+            etag_max_months: 3,
+            medical_review_months: 3,
+            correction_reply: 7,
+        }
+    }
+}
+
+/// One year's calendar: public holidays falling on weekdays, and weekend days that are
+/// working days (调休).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct HolidayYear {
+    /// The year.
+    pub year: u16,
+    /// Non-working weekdays.
+    pub holidays: BoundedVec<Date, ConstU32<MAX_CALENDAR_DAYS>>,
+    /// Working weekend days.
+    pub workdays: BoundedVec<Date, ConstU32<MAX_CALENDAR_DAYS>>,
+}
+
+/// Status of a proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize)]
+pub enum ProposalStatus {
+    /// Collecting votes.
+    #[codec(index = 0)]
+    Open,
+    /// Approved and carried out at this height.
+    #[codec(index = 1)]
+    Approved(u64),
+    /// Rejected at this height.
+    #[codec(index = 2)]
+    Rejected(u64),
+}
+
+/// A governance proposal.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct Proposal {
+    /// Id.
+    pub id: u64,
+    /// What it does.
+    pub action: GovAction,
+    /// Proposing agency.
+    pub proposer: AgencyId,
+    /// Height it was opened at.
+    pub opened_at: u64,
+    /// Last height votes are accepted.
+    pub expires_at: u64,
+    /// Approving agencies, sorted.
+    pub approvals: Vec<AgencyId>,
+    /// Rejecting agencies, sorted.
+    pub rejections: Vec<AgencyId>,
+    /// Status.
+    pub status: ProposalStatus,
+}
+
+/// Why a governance call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, thiserror::Error)]
+pub enum GovernanceError {
+    /// No such proposal.
+    #[error("no proposal {0}")]
+    UnknownProposal(u64),
+    /// The proposal is decided.
+    #[error("proposal {id} is already decided ({status:?})")]
+    Decided {
+        /// Proposal.
+        id: u64,
+        /// Its status.
+        status: ProposalStatus,
+    },
+    /// Voting closed.
+    #[error("proposal {id} expired at height {expires_at}")]
+    Expired {
+        /// Proposal.
+        id: u64,
+        /// Last height votes were accepted.
+        expires_at: u64,
+    },
+    /// The agency has voted already.
+    #[error("agency {agency} already voted on proposal {id}")]
+    AlreadyVoted {
+        /// Proposal.
+        id: u64,
+        /// Agency.
+        agency: AgencyId,
+    },
+    /// The action cannot be carried out on the current state.
+    #[error("{action} cannot be carried out: {reason}")]
+    Invalid {
+        /// Action name.
+        action: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Key of the next proposal id.
+pub const NEXT_PROPOSAL_KEY: &[u8] = b"gov/next";
+/// Key of the chain parameters.
+pub const CHAIN_PARAMS_KEY: &[u8] = b"param/chain";
+/// Key of the deadline table.
+pub const DEADLINES_KEY: &[u8] = b"param/deadlines";
+/// Key of the case-reference key version.
+pub const CASE_KEY_VERSION_KEY: &[u8] = b"param/case_key_version";
+
+/// State key of a proposal.
+pub fn proposal_key(id: u64) -> Vec<u8> {
+    [b"gov/proposal/".as_slice(), &id.to_be_bytes()].concat()
+}
+
+/// State key of a year's calendar.
+pub fn holidays_key(year: u16) -> Vec<u8> {
+    [b"param/holidays/".as_slice(), &year.to_be_bytes()].concat()
+}
+
+/// Records a vote and returns the new status, given the number of active agencies.
+pub fn tally(p: &mut Proposal, agency: &AgencyId, approve: bool, active: u32, threshold: Threshold, height: u64) {
+    let list = if approve { &mut p.approvals } else { &mut p.rejections };
+    if let Err(pos) = list.binary_search(agency) {
+        list.insert(pos, agency.clone());
+    }
+    let required = threshold.required(active);
+    let approvals = p.approvals.len() as u32;
+    let rejections = p.rejections.len() as u32;
+    if approvals >= required {
+        p.status = ProposalStatus::Approved(height);
+    } else if active.saturating_sub(rejections) < required {
+        p.status = ProposalStatus::Rejected(height);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agency(s: &str) -> AgencyId {
+        AgencyId::new(s).unwrap()
+    }
+
+    fn proposal() -> Proposal {
+        Proposal {
+            id: 0,
+            action: GovAction::SetCaseKeyVersion(2),
+            proposer: agency("court"),
+            opened_at: 1,
+            expires_at: 100,
+            approvals: vec![],
+            rejections: vec![],
+            status: ProposalStatus::Open,
+        }
+    }
+
+    #[test]
+    fn majority_of_five_needs_three() {
+        assert_eq!(Threshold::Majority.required(5), 3);
+        assert_eq!(Threshold::Majority.required(4), 3);
+        assert_eq!(Threshold::AtLeast(9).required(5), 5);
+        assert_eq!(Threshold::AtLeast(0).required(5), 1);
+        let mut p = proposal();
+        tally(&mut p, &agency("court"), true, 5, Threshold::Majority, 2);
+        tally(&mut p, &agency("police"), true, 5, Threshold::Majority, 3);
+        assert_eq!(p.status, ProposalStatus::Open);
+        tally(&mut p, &agency("prison"), true, 5, Threshold::Majority, 4);
+        assert_eq!(p.status, ProposalStatus::Approved(4));
+    }
+
+    #[test]
+    fn rejected_once_threshold_is_out_of_reach() {
+        let mut p = proposal();
+        tally(&mut p, &agency("court"), true, 5, Threshold::Majority, 2);
+        tally(&mut p, &agency("police"), false, 5, Threshold::Majority, 3);
+        tally(&mut p, &agency("prison"), false, 5, Threshold::Majority, 3);
+        assert_eq!(p.status, ProposalStatus::Open, "three of five may still approve");
+        tally(&mut p, &agency("justice"), false, 5, Threshold::Majority, 4);
+        assert_eq!(p.status, ProposalStatus::Rejected(4));
+        assert_eq!(p.approvals, vec![agency("court")]);
+        assert_eq!(p.rejections.len(), 3);
+    }
+}
