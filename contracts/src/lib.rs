@@ -14,6 +14,8 @@
 
 pub mod call;
 pub mod runtime;
+pub mod state;
 
 pub use call::{AnchorCall, Call, DocType, ReceiptCall, RegisterMemberCall, SignedTx};
 pub use runtime::{BlockOutcome, CallError, Runtime, StateRead, TxError};
+pub use state::{StateError, StateProof};
