@@ -23,14 +23,14 @@
 use std::fmt;
 
 use jmt::proof::SparseMerkleProof;
-use jmt::storage::TreeReader;
+
 use jmt::{JellyfishMerkleTree, KeyHash, RootHash, SimpleHasher};
 use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 
 use custos_primitives::codec::{BoundedVec, CodecError, ConstU32, decode_exact};
 use custos_primitives::crypto::{Hash, Suite, SuiteId};
 
-pub use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey};
+pub use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
 pub use jmt::{KeyHash as TreeKeyHash, Version};
 
 /// The root of the empty state (height 0): jmt's placeholder hash, the ASCII bytes
