@@ -29,6 +29,9 @@ use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 
 use custos_primitives::codec::{BoundedVec, CodecError, ConstU32, decode_exact};
 use custos_primitives::crypto::{Hash, Suite, SuiteId};
+use custos_primitives::types::{AgencyId, BlockHash, BlockHeader, DocHash};
+
+use crate::runtime;
 
 pub use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
 pub use jmt::{KeyHash as TreeKeyHash, Version};
@@ -83,6 +86,17 @@ pub enum StateError {
     /// Proof bytes do not decode.
     #[error("state proof does not decode: {0}")]
     Decode(#[from] CodecError),
+    /// The block header sent with a proof does not decode.
+    #[error("block header sent with the state proof does not decode: {0}")]
+    Header(CodecError),
+    /// The header is not of the height asked for.
+    #[error("asked for a proof at height {asked}, got the header of height {header}")]
+    WrongHeight {
+        /// The height asked for.
+        asked: u64,
+        /// The header's height.
+        header: u64,
+    },
     /// The proof does not show what was claimed against this root.
     #[error("{claim} proof for key {key_hex} does not verify against state root {root}: {reason}")]
     Verify {
@@ -366,6 +380,82 @@ impl StateProof {
             proof.verify(RootHash(root.0), KeyHash(H::hash(key)), value).map_err(|e| fail(format!("{e:#}")))
         })
     }
+}
+
+/// The two questions users ask of the state, as tree keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateQuestion {
+    /// "Document D is anchored": the key `doc/<D>` ([`runtime::doc_key`]).
+    Anchor(DocHash),
+    /// "Agency A has given a delivery receipt for document D": the key
+    /// `receipt/<D>/<A>` ([`runtime::receipt_key`]). Its exclusion proof shows no such receipt.
+    Receipt {
+        /// The document.
+        doc: DocHash,
+        /// The agency.
+        agency: AgencyId,
+    },
+}
+
+impl StateQuestion {
+    /// The state key the question is about.
+    pub fn key(&self) -> Vec<u8> {
+        match self {
+            StateQuestion::Anchor(doc) => runtime::doc_key(doc),
+            StateQuestion::Receipt { doc, agency } => runtime::receipt_key(doc, agency),
+        }
+    }
+}
+
+/// A state proof answer checked against its block header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedAnswer {
+    /// The header's height.
+    pub height: u64,
+    /// The header's state root, which the proof verified against.
+    pub state_root: Hash,
+    /// The header's block id.
+    pub block: BlockHash,
+    /// The key's value at that height (`None`: proven absent).
+    pub value: Option<Vec<u8>>,
+}
+
+impl CheckedAnswer {
+    /// Whether the key was proven present.
+    pub fn included(&self) -> bool {
+        self.value.is_some()
+    }
+}
+
+/// Checks a state proof answer (the `GetStateProof` RPC's fields) for `key`: decodes the
+/// header and proof with their bounds, checks the header is of `asked_height` (when one was
+/// asked), and verifies the proof — inclusion of `value`, or exclusion when `value` is `None`
+/// — against the header's state root.
+///
+/// This does not check the header's commit certificate: a caller who does not trust the node
+/// it asked must also check that the header was committed (signed by the validators).
+pub fn check_answer(
+    suite: &impl Suite,
+    key: &[u8],
+    asked_height: Option<u64>,
+    header: &[u8],
+    value: Option<&[u8]>,
+    proof: &[u8],
+) -> Result<CheckedAnswer, StateError> {
+    let header = BlockHeader::decode_untrusted(header).map_err(StateError::Header)?;
+    if let Some(asked) = asked_height
+        && asked != header.height
+    {
+        return Err(StateError::WrongHeight { asked, header: header.height });
+    }
+    let proof = StateProof::decode_untrusted(proof)?;
+    proof.verify(suite, &header.state_root, key, value)?;
+    Ok(CheckedAnswer {
+        height: header.height,
+        state_root: header.state_root,
+        block: header.hash(suite),
+        value: value.map(<[u8]>::to_vec),
+    })
 }
 
 /// Lower-case hex, truncated after 64 bytes.

@@ -334,3 +334,60 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn answers_are_checked_against_the_header() {
+    use custos_primitives::types::{AgencyId, BlockHash, BlockHeader, ChainId, DocHash, NodeId};
+    for suite in suites() {
+        let doc = DocHash(Hash([0xaa; 32]));
+        let gov = AgencyId::new("gov").unwrap();
+        let anchor = StateQuestion::Anchor(doc);
+        let receipt = StateQuestion::Receipt { doc, agency: gov.clone() };
+        assert_eq!(anchor.key(), crate::runtime::doc_key(&doc));
+        assert_eq!(receipt.key(), crate::runtime::receipt_key(&doc, &gov));
+        let (store, roots) = commit_all(&suite, &[vec![(anchor.key(), Some(b"record".to_vec()))]]);
+        let header = BlockHeader {
+            chain_id: ChainId::new("custos-test").unwrap(),
+            height: 1,
+            parent: BlockHash(Hash::ZERO),
+            time_ms: 1,
+            proposer: NodeId(Hash([2; 32])),
+            tx_root: Hash([3; 32]),
+            state_root: roots[0],
+            validator_set_hash: Hash([5; 32]),
+        };
+        let hb = header.encode();
+        let (value, proof) = prove(&suite, &store, &anchor.key(), 1).unwrap();
+        let pb = proof.encode();
+        let ok = check_answer(&suite, &anchor.key(), Some(1), &hb, value.as_deref(), &pb).unwrap();
+        assert!(ok.included());
+        assert_eq!((ok.height, ok.state_root, ok.block), (1, roots[0], header.hash(&suite)));
+        assert_eq!(check_answer(&suite, &anchor.key(), None, &hb, value.as_deref(), &pb).unwrap(), ok);
+        // The receipt is absent, provably.
+        let (none, rproof) = prove(&suite, &store, &receipt.key(), 1).unwrap();
+        assert_eq!(none, None);
+        let absent = check_answer(&suite, &receipt.key(), Some(1), &hb, None, &rproof.encode()).unwrap();
+        assert!(!absent.included());
+        // A node hiding the anchor, lying about the value, or about the height, is caught.
+        assert!(matches!(
+            check_answer(&suite, &anchor.key(), Some(1), &hb, None, &pb),
+            Err(StateError::Verify { claim: "exclusion", .. })
+        ));
+        assert!(check_answer(&suite, &anchor.key(), Some(1), &hb, Some(b"forged"), &pb).is_err());
+        assert!(matches!(
+            check_answer(&suite, &anchor.key(), Some(2), &hb, value.as_deref(), &pb),
+            Err(StateError::WrongHeight { asked: 2, header: 1 })
+        ));
+        let mut other_root = header.clone();
+        other_root.state_root = EMPTY_ROOT;
+        assert!(check_answer(&suite, &anchor.key(), Some(1), &other_root.encode(), value.as_deref(), &pb).is_err());
+        assert!(matches!(
+            check_answer(&suite, &anchor.key(), Some(1), &hb[1..], value.as_deref(), &pb),
+            Err(StateError::Header(_))
+        ));
+        assert!(matches!(
+            check_answer(&suite, &anchor.key(), Some(1), &hb, value.as_deref(), &pb[1..]),
+            Err(StateError::Decode(_))
+        ));
+    }
+}
