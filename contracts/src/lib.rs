@@ -18,7 +18,9 @@ pub mod documents;
 pub mod governance;
 pub mod registry;
 pub mod runtime;
+pub mod state;
 pub mod workflow;
 
 pub use call::{AnchorCall, BusinessDates, Call, Date, DocType, ReceiptCall, RegisterMemberCall, SignedTx, SubjectKind};
 pub use runtime::{BlockOutcome, CallError, Event, Runtime, StateRead, TxError};
+pub use state::{StateError, StateProof};

@@ -13,11 +13,14 @@ use tracing::debug;
 use custos_api::pb::ledger_server::Ledger;
 use custos_api::pb::{
     CommitEvent as PbCommitEvent, GetAccountRequest, GetAccountResponse, GetAnchorRequest, GetAnchorResponse,
-    GetBlockRequest, GetBlockResponse, GetTxRequest, GetTxResponse, StatusRequest, StatusResponse, SubmitTxRequest,
-    SubmitTxResponse, SubscribeRequest, TxResult, Validator as PbValidator,
+    GetBlockRequest, GetBlockResponse, GetStateProofRequest, GetStateProofResponse, GetTxRequest, GetTxResponse,
+    StatusRequest, StatusResponse, SubmitTxRequest, SubmitTxResponse, SubscribeRequest, TxResult,
+    Validator as PbValidator,
 };
 use custos_consensus::block::Block;
 use custos_contracts::runtime::{Runtime, TxError};
+use custos_contracts::state;
+use parity_scale_codec::Encode;
 use custos_primitives::genesis::ValidatedGenesis;
 use custos_primitives::types::{CertFingerprint, DocHash, NodeId, TxId};
 
@@ -70,6 +73,9 @@ fn tx_error_status(e: TxError) -> Status {
     };
     refused(code, kind, e.to_string())
 }
+
+/// Longest state key a proof is asked for (state keys are a prefix and a few ids).
+pub const MAX_STATE_KEY_BYTES: usize = 1024;
 
 fn now_s() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -242,6 +248,51 @@ impl Ledger for LedgerService {
             mempool_bytes: mbytes as u64,
             genesis_hash: self.genesis.hash.0.to_vec(),
         }))
+    }
+
+    async fn get_state_proof(
+        &self,
+        req: Request<GetStateProofRequest>,
+    ) -> Result<Response<GetStateProofResponse>, Status> {
+        let GetStateProofRequest { key, height } = req.into_inner();
+        if key.is_empty() || key.len() > MAX_STATE_KEY_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "state key must be 1 to {MAX_STATE_KEY_BYTES} bytes, got {}",
+                key.len()
+            )));
+        }
+        let shared = self.shared.clone();
+        // RocksDB reads and hashing: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let store = &shared.store;
+            let last = store.last_committed_height().map_err(|e| Status::internal(e.to_string()))?;
+            let height = match (height, last) {
+                (Some(h), Some(l)) if (1..=l).contains(&h) => h,
+                (None, Some(l)) => l,
+                (asked, _) => {
+                    return Err(Status::not_found(format!(
+                        "height {} is not committed (last committed: {})",
+                        asked.map_or_else(|| "latest".to_owned(), |h| h.to_string()),
+                        last.map_or_else(|| "none".to_owned(), |h| h.to_string()),
+                    )));
+                }
+            };
+            let block = store
+                .block(height)
+                .map_err(|e| Status::internal(e.to_string()))?
+                .ok_or_else(|| Status::internal(format!("no block stored at committed height {height}")))?;
+            let header = Block::decode_untrusted(&block).map_err(|e| Status::internal(e.to_string()))?.header;
+            let (value, proof) = state::prove(shared.runtime.suite(), &**store, &key, height)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            Ok(Response::new(GetStateProofResponse {
+                height,
+                header: header.encode(),
+                value,
+                proof: proof.encode(),
+            }))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("proof task failed: {e}")))?
     }
 
     type SubscribeCommitsStream = CommitStream;

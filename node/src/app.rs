@@ -23,6 +23,7 @@ use custos_consensus::engine::{
     RawDecidedValue, Round, StreamContent, StreamId, StreamMessage, SyncedValueOutcome, Validity,
 };
 use custos_contracts::runtime::{BlockOutcome, Runtime, StateRead, TxOutcome};
+use custos_contracts::state::{self, NodeBatch};
 use custos_primitives::crypto::{Hash, SigningKey, Suite};
 use custos_primitives::types::{BlockHash, BlockHeader, TxId};
 
@@ -34,8 +35,12 @@ use crate::store::{Commit, CommitOutcome, Store};
 pub const PART_DATA_BYTES: usize = 256 * 1024;
 /// Streams buffered at once (per node); the oldest is dropped beyond it.
 const MAX_STREAMS: usize = 64;
-/// Meta key of the last committed state root.
+/// Key (in the `state` column family) of the last committed state root: the root of the
+/// state tree ([`custos_contracts::state`]) at the last committed height.
 const STATE_ROOT_KEY: &[u8] = b"meta/state_root";
+
+/// A validated block with its execution outcome and the state-tree nodes of its height.
+type Executed = (Block, BlockOutcome, NodeBatch);
 
 /// A committed block, announced to API subscribers.
 #[derive(Clone, Debug)]
@@ -106,7 +111,7 @@ pub struct App {
     streams: BTreeMap<(Vec<u8>, Vec<u8>), StreamBuf>,
     arrivals: u64,
     /// Executed outcomes of validated blocks of the current height, by block id.
-    executed: BTreeMap<BlockHash, (Block, BlockOutcome)>,
+    executed: BTreeMap<BlockHash, Executed>,
     network: mpsc::Sender<NetworkMsg<CustosContext>>,
 }
 
@@ -181,9 +186,11 @@ impl App {
         Ok(Some(Block::decode_untrusted(&bytes).map_err(|e| e.to_string())?.header))
     }
 
+    /// The state root of the last committed height ([`state::EMPTY_ROOT`] before the first
+    /// block). Passed to the runtime as the parent root; the header's root is the tree's.
     fn state_root(&self) -> Result<Hash, String> {
         match self.store().state_get(STATE_ROOT_KEY).map_err(|e| e.to_string())? {
-            None => Ok(Hash::ZERO),
+            None => Ok(state::EMPTY_ROOT),
             Some(b) => b.as_slice().try_into().map(Hash).map_err(|_| "corrupt state root".to_string()),
         }
     }
@@ -299,17 +306,17 @@ impl App {
             }
         }
         let started = Instant::now();
-        let (block, outcome) = self.build_block(height)?;
+        let (block, outcome, tree) = self.build_block(height)?;
         let hash = block.hash(self.ctx.suite());
         let bytes = block.encode();
         self.persist_proposal(height, round, self.address, hash, &bytes, Validity::Valid)?;
-        self.executed.insert(hash, (block.clone(), outcome));
+        self.executed.insert(hash, (block.clone(), outcome, tree));
         info!(height = height.0, %round, txs = block.txs.len(), block = %hash, ms = started.elapsed().as_millis() as u64, "proposing");
         self.stream(height, round, Round::Nil, hash, &bytes).await;
         Ok(LocallyProposedValue::new(height, round, BlockId(hash)))
     }
 
-    fn build_block(&mut self, height: Height) -> Result<(Block, BlockOutcome), String> {
+    fn build_block(&mut self, height: Height) -> Result<Executed, String> {
         let parent = self.parent(height.0)?;
         let parent_root = self.state_root()?;
         let time_ms = now_ms().max(parent.as_ref().map(|p| p.time_ms + 1).unwrap_or(0));
@@ -341,6 +348,10 @@ impl App {
             pool.remove(&rejected);
         }
         let ids: Vec<TxId> = outcome.outcomes.iter().map(|(id, _)| *id).collect();
+        // The header commits to the state tree after this block's writes (the runtime's own
+        // `state_root` is ignored).
+        let (state_root, tree) = state::compute_root(self.ctx.suite(), self.store(), &outcome.writes, height.0)
+            .map_err(|e| e.to_string())?;
         let header = BlockHeader {
             chain_id: self.ctx.chain_id().clone(),
             height: height.0,
@@ -348,10 +359,10 @@ impl App {
             time_ms,
             proposer: self.address.0,
             tx_root: tx_root(self.ctx.suite(), &ids),
-            state_root: outcome.state_root,
+            state_root,
             validator_set_hash: self.validator_set_hash,
         };
-        Ok((Block { header, txs }, outcome))
+        Ok((Block { header, txs }, outcome, tree))
     }
 
     fn persist_proposal(
@@ -505,8 +516,8 @@ impl App {
             return Ok(None);
         }
         let validity = match self.validate(&init, &bytes) {
-            Ok((block, outcome)) => {
-                self.executed.insert(init.block, (block, outcome));
+            Ok(executed) => {
+                self.executed.insert(init.block, executed);
                 Validity::Valid
             }
             Err(reason) => {
@@ -518,9 +529,9 @@ impl App {
         Ok(Some(pv))
     }
 
-    fn validate(&self, init: &ProposalInit, bytes: &[u8]) -> Result<(Block, BlockOutcome), Invalid> {
+    fn validate(&self, init: &ProposalInit, bytes: &[u8]) -> Result<Executed, Invalid> {
         let block = Block::decode_untrusted(bytes).map_err(|e| e.to_string())?;
-        self.validate_block(&block, init.height, Some(init.proposer), Some(init.block)).map(|o| (block, o))
+        self.validate_block(&block, init.height, Some(init.proposer), Some(init.block)).map(|(o, t)| (block, o, t))
     }
 
     fn validate_block(
@@ -529,7 +540,7 @@ impl App {
         height: Height,
         proposer: Option<Address>,
         id: Option<BlockHash>,
-    ) -> Result<BlockOutcome, Invalid> {
+    ) -> Result<(BlockOutcome, NodeBatch), Invalid> {
         let suite = self.ctx.suite();
         let h = &block.header;
         if &h.chain_id != self.ctx.chain_id() {
@@ -573,22 +584,25 @@ impl App {
             .runtime
             .execute_block(&state, &parent_root, height.0, h.time_ms, &block.txs, &verified)
             .map_err(|(i, e)| format!("transaction {i}: {e}"))?;
-        if outcome.state_root != h.state_root {
-            return Err("state root differs".into());
+        // A storage failure here is reported as an invalid block, as before for reads.
+        let (state_root, tree) =
+            state::compute_root(suite, self.store(), &outcome.writes, height.0).map_err(|e| e.to_string())?;
+        if state_root != h.state_root {
+            return Err(format!("state root differs: header {}, computed {state_root}", h.state_root));
         }
         if let Ok(mut cache) = self.shared.sig_cache.lock() {
             for id in &ids {
                 cache.insert(*id);
             }
         }
-        Ok(outcome)
+        Ok((outcome, tree))
     }
 
     fn decided(&mut self, cert: WireCommitCert) -> Result<(), String> {
         let height = cert.height;
         let hash = cert.value;
         let started = Instant::now();
-        let (block, outcome) = match self.executed.remove(&hash) {
+        let (block, outcome, tree) = match self.executed.remove(&hash) {
             Some(x) => x,
             None => {
                 // After a restart (or when the value came by sync), re-execute from the store.
@@ -602,13 +616,13 @@ impl App {
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("decided block {hash} at height {} is not stored", height.0))?;
                 let block = Block::decode_untrusted(&bytes).map_err(|e| e.to_string())?;
-                let outcome = self.validate_block(&block, height, None, Some(hash))?;
-                (block, outcome)
+                let (outcome, tree) = self.validate_block(&block, height, None, Some(hash))?;
+                (block, outcome, tree)
             }
         };
         let ids = block.tx_ids(self.ctx.suite());
         let mut state_writes = outcome.writes.clone();
-        state_writes.push((STATE_ROOT_KEY.to_vec(), Some(outcome.state_root.0.to_vec())));
+        state_writes.push((STATE_ROOT_KEY.to_vec(), Some(block.header.state_root.0.to_vec())));
         let commit = Commit {
             height: height.0,
             block_hash: hash,
@@ -618,6 +632,7 @@ impl App {
             state_writes,
             index_writes: Vec::new(),
             next_validator_set: None,
+            state_tree: tree,
         };
         match self.store().commit(&commit).map_err(|e| e.to_string())? {
             CommitOutcome::Written { write_time, .. } => self.shared.metrics.observe_fsync(write_time),
@@ -678,8 +693,8 @@ impl App {
         };
         let hash = block.hash(self.ctx.suite());
         let validity = match self.validate_block(&block, height, Some(proposer), None) {
-            Ok(outcome) => {
-                self.executed.insert(hash, (block, outcome));
+            Ok((outcome, tree)) => {
+                self.executed.insert(hash, (block, outcome, tree));
                 Validity::Valid
             }
             Err(reason) => {

@@ -16,13 +16,21 @@
 //! | `index`          | secondary-index key (opaque)          | value (opaque)                          |
 //! | `undecided`      | height ‖ round (4 BE bytes) ‖ hash    | SCALE undecided proposal                |
 //! | `validator_sets` | height                                | validator-set bytes (opaque)            |
+//! | `jmt_nodes`      | jmt `NodeKey` (borsh: version LE ‖ nibble path) | jmt `Node` (borsh)            |
+//! | `jmt_values`     | key hash (32 bytes) ‖ version (8 BE bytes) | `0x00` (deleted) or `0x01` ‖ value |
+//!
+//! The two `jmt_*` column families hold the authenticated state
+//! ([`custos_contracts::state`]): every node of the Jellyfish Merkle tree at every version
+//! (version = block height; stale nodes are kept, so proofs at past heights keep working),
+//! and every value a key took, by version. `state` keeps the latest values for fast reads.
 //!
 //! # Durability
 //!
 //! [`Store::commit`] writes everything a decided block brings — block, hash index, certificate,
 //! transactions with their position, state and index writes, the next validator set, the last
 //! committed height, and the removal of the undecided proposals it supersedes — in one
-//! [`WriteBatch`] written with `sync = true`: one fsync per block, and after a crash either all of
+//! [`WriteBatch`] written with `sync = true` — including the tree nodes and value history of the
+//! block's version (see [`Commit::state_tree`]) —: one fsync per block, and after a crash either all of
 //! it is visible or none of it. Undecided proposals, certificate replacements and meta writes are
 //! synced too.
 //!
@@ -37,6 +45,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use custos_contracts::state::{self, LeafNode, Node, NodeBatch, NodeKey, TreeKeyHash, TreeReader, Version};
 use custos_primitives::codec::decode_exact;
 use custos_primitives::types::{BlockHash, MAX_TX_BYTES, TxId};
 use parity_scale_codec::{Decode, Encode};
@@ -64,13 +73,32 @@ pub const CF_UNDECIDED: &str = "undecided";
 /// Column family of validator sets, by the first height they sign.
 pub const CF_VALIDATOR_SETS: &str = "validator_sets";
 
+/// Column family of the state tree's nodes (jmt), by jmt node key.
+pub const CF_JMT_NODES: &str = "jmt_nodes";
+/// Column family of the state tree's value history: key hash ‖ version → value or deletion.
+pub const CF_JMT_VALUES: &str = "jmt_values";
+
 /// Every column family the store opens (besides RocksDB's `default`).
-pub const COLUMN_FAMILIES: [&str; 9] =
-    [CF_META, CF_BLOCKS, CF_BLOCK_INDEX, CF_CERTS, CF_TXS, CF_STATE, CF_INDEX, CF_UNDECIDED, CF_VALIDATOR_SETS];
+pub const COLUMN_FAMILIES: [&str; 11] = [
+    CF_META,
+    CF_BLOCKS,
+    CF_BLOCK_INDEX,
+    CF_CERTS,
+    CF_TXS,
+    CF_STATE,
+    CF_INDEX,
+    CF_UNDECIDED,
+    CF_VALIDATOR_SETS,
+    CF_JMT_NODES,
+    CF_JMT_VALUES,
+];
 
 /// Version of this layout, recorded in `meta` at creation. A data folder of another version is
-/// refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// refused. Version 2 added the state tree (`jmt_nodes`, `jmt_values`).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Length of a `jmt_values` key: key hash and big-endian version.
+const JMT_VALUE_KEY_LEN: usize = 32 + 8;
 
 /// Largest block the store accepts (encoded, opaque to the store).
 pub const MAX_BLOCK_BYTES: usize = 32 * 1024 * 1024;
@@ -233,6 +261,9 @@ pub struct Commit {
     pub index_writes: Vec<(Vec<u8>, Vec<u8>)>,
     /// The validator set that signs from `height + 1` on, when it changes.
     pub next_validator_set: Option<Vec<u8>>,
+    /// The state tree's new nodes and values of this version, from
+    /// [`custos_contracts::state::compute_root`] (empty when the caller keeps no tree).
+    pub state_tree: NodeBatch,
 }
 
 /// What [`Store::commit`] did.
@@ -398,6 +429,15 @@ impl Store {
         let index = self.cf(CF_INDEX)?;
         for (k, v) in &c.index_writes {
             batch.put_cf(index, k, v);
+        }
+        let nodes = self.cf(CF_JMT_NODES)?;
+        for (k, n) in c.state_tree.nodes() {
+            let key = state::encode_node_key(k).map_err(|e| tree_encoding(k, e))?;
+            batch.put_cf(nodes, key, state::encode_node(n).map_err(|e| tree_encoding(k, e))?);
+        }
+        let values = self.cf(CF_JMT_VALUES)?;
+        for ((version, key_hash), v) in c.state_tree.values() {
+            batch.put_cf(values, jmt_value_key(key_hash, *version), encode_jmt_value(v.as_deref()));
         }
         if let Some(set) = &c.next_validator_set {
             let next = h.checked_add(1).ok_or(StoreError::HeightOverflow { height: h })?;
@@ -598,6 +638,50 @@ impl Store {
         self.db.write_opt(batch, &synced()).map_err(|source| self.db_err(CF_UNDECIDED, "delete range", source))
     }
 
+    /// A node of the state tree.
+    pub fn tree_node(&self, key: &NodeKey) -> Result<Option<Node>> {
+        let k = state::encode_node_key(key).map_err(|e| tree_encoding(key, e))?;
+        self.get(CF_JMT_NODES, &k)?
+            .map(|v| state::decode_node(&v).map_err(|e| corrupt(CF_JMT_NODES, &k, e.to_string())))
+            .transpose()
+    }
+
+    /// The value the state tree holds for `key_hash` at `max_version`: the latest write at or
+    /// before that version (`None` if never written or deleted).
+    pub fn tree_value(&self, max_version: Version, key_hash: &TreeKeyHash) -> Result<Option<Vec<u8>>> {
+        let seek = jmt_value_key(key_hash, max_version);
+        let mut iter = self.db.iterator_cf(self.cf(CF_JMT_VALUES)?, IteratorMode::From(&seek, Direction::Reverse));
+        match iter.next() {
+            None => Ok(None),
+            Some(Err(source)) => Err(self.db_err(CF_JMT_VALUES, "iterate", source)),
+            Some(Ok((k, v))) => {
+                if k.len() != JMT_VALUE_KEY_LEN {
+                    return Err(corrupt(CF_JMT_VALUES, &k, format!("expected a {JMT_VALUE_KEY_LEN}-byte key")));
+                }
+                if k[..32] != key_hash.0 {
+                    return Ok(None);
+                }
+                decode_jmt_value(&k, &v)
+            }
+        }
+    }
+
+    /// The leaf with the greatest key hash among all stored tree nodes (jmt's restore needs it;
+    /// the node does not use restore). Scans every node: O(tree size).
+    pub fn tree_rightmost_leaf(&self) -> Result<Option<(NodeKey, LeafNode)>> {
+        let mut best: Option<(NodeKey, LeafNode)> = None;
+        for item in self.db.iterator_cf(self.cf(CF_JMT_NODES)?, IteratorMode::Start) {
+            let (k, v) = item.map_err(|source| self.db_err(CF_JMT_NODES, "iterate", source))?;
+            if let Node::Leaf(leaf) = state::decode_node(&v).map_err(|e| corrupt(CF_JMT_NODES, &k, e.to_string()))?
+                && best.as_ref().is_none_or(|(_, b)| leaf.key_hash() > b.key_hash())
+            {
+                let key = state::decode_node_key(&k).map_err(|e| corrupt(CF_JMT_NODES, &k, e.to_string()))?;
+                best = Some((key, leaf));
+            }
+        }
+        Ok(best)
+    }
+
     // ---- internals ----
 
     fn lock(&self) -> MutexGuard<'_, ()> {
@@ -728,6 +812,47 @@ fn decode_record<T: Decode>(cf: &'static str, key: &[u8], v: &[u8], max: usize) 
     decode_exact::<T>(cf, v, max).map_err(|e| corrupt(cf, key, e.to_string()))
 }
 
+/// Reads the state tree from the store, for [`custos_contracts::state`].
+impl TreeReader for Store {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(self.tree_node(node_key)?)
+    }
+
+    fn get_value_option(&self, max_version: Version, key_hash: TreeKeyHash) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.tree_value(max_version, &key_hash)?)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(self.tree_rightmost_leaf()?)
+    }
+}
+
+fn jmt_value_key(key_hash: &TreeKeyHash, version: Version) -> [u8; JMT_VALUE_KEY_LEN] {
+    let mut k = [0u8; JMT_VALUE_KEY_LEN];
+    k[..32].copy_from_slice(&key_hash.0);
+    k[32..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+fn encode_jmt_value(v: Option<&[u8]>) -> Vec<u8> {
+    match v {
+        None => vec![0],
+        Some(v) => [&[1u8][..], v].concat(),
+    }
+}
+
+fn decode_jmt_value(k: &[u8], v: &[u8]) -> Result<Option<Vec<u8>>> {
+    match v.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, rest)) => Ok(Some(rest.to_vec())),
+        _ => Err(corrupt(CF_JMT_VALUES, k, "expected 0x00 or 0x01 ‖ value".into())),
+    }
+}
+
+fn tree_encoding(key: &NodeKey, e: state::StateError) -> StoreError {
+    StoreError::Corrupt { cf: CF_JMT_NODES, key_hex: format!("{key:?}"), reason: e.to_string() }
+}
+
 fn corrupt(cf: &'static str, key: &[u8], reason: String) -> StoreError {
     StoreError::Corrupt { cf, key_hex: to_hex(key), reason }
 }
@@ -767,6 +892,7 @@ mod tests {
             state_writes: vec![(b"k".to_vec(), Some(vec![height as u8]))],
             index_writes: vec![(b"i".to_vec(), b"v".to_vec())],
             next_validator_set: None,
+            state_tree: NodeBatch::default(),
         }
     }
 
@@ -791,7 +917,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            let batch = store.prepare_commit_batch(&commit_at(1)).unwrap();
+            let suite = custos_primitives::crypto::AnySuite::with_defaults(custos_primitives::crypto::SuiteId::Sm);
+            let mut c = commit_at(1);
+            c.state_tree = state::compute_root(&suite, &store, &c.state_writes, 1).unwrap().1;
+            assert!(!c.state_tree.nodes().is_empty());
+            let batch = store.prepare_commit_batch(&c).unwrap();
             assert!(!batch.is_empty());
             drop(batch);
         }
@@ -802,6 +932,33 @@ mod tests {
         assert_eq!(store.state_get(b"k").unwrap(), None);
         assert_eq!(store.index_get(b"i").unwrap(), None);
         assert_eq!(store.block_height(&hash(1)).unwrap(), None);
+        assert_eq!(store.tree_rightmost_leaf().unwrap(), None);
+        let suite = custos_primitives::crypto::AnySuite::with_defaults(custos_primitives::crypto::SuiteId::Sm);
+        assert!(matches!(state::root_at(&suite, &store, 1), Err(state::StateError::MissingRoot { height: 1 })));
+    }
+
+    #[test]
+    fn tree_value_history_reads_the_latest_version_at_or_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let k = TreeKeyHash([5; 32]);
+        let mut c1 = commit_at(1);
+        c1.state_tree.insert_value(1, k, b"one".to_vec());
+        c1.state_tree.insert_value(1, TreeKeyHash([6; 32]), b"next key".to_vec());
+        store.commit(&c1).unwrap();
+        let mut c2 = commit_at(2);
+        c2.state_tree.extend([], [((3, k), None)]);
+        store.commit(&c2).unwrap();
+        assert_eq!(store.tree_value(0, &k).unwrap(), None);
+        assert_eq!(store.tree_value(1, &k).unwrap(), Some(b"one".to_vec()));
+        assert_eq!(store.tree_value(2, &k).unwrap(), Some(b"one".to_vec()));
+        assert_eq!(store.tree_value(3, &k).unwrap(), None);
+        assert_eq!(store.tree_value(u64::MAX, &k).unwrap(), None);
+        assert_eq!(store.tree_value(9, &TreeKeyHash([4; 32])).unwrap(), None);
+        assert_eq!(store.tree_value(9, &TreeKeyHash([6; 32])).unwrap(), Some(b"next key".to_vec()));
+        assert_eq!(decode_jmt_value(b"k", &encode_jmt_value(Some(b""))).unwrap(), Some(vec![]));
+        assert!(decode_jmt_value(b"k", &[]).is_err());
+        assert!(decode_jmt_value(b"k", &[0, 1]).is_err());
     }
 
     #[test]

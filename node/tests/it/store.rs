@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use custos_contracts::state;
 use custos_node::store::{
-    CF_BLOCKS, CF_META, CF_TXS, CF_UNDECIDED, COLUMN_FAMILIES, Commit, CommitOutcome, Store, StoreError, StoredBlock,
-    TxRecord,
+    CF_BLOCKS, CF_JMT_NODES, CF_JMT_VALUES, CF_META, CF_TXS, CF_UNDECIDED, COLUMN_FAMILIES, Commit, CommitOutcome,
+    Store, StoreError, StoredBlock, TxRecord,
 };
 use custos_primitives::Hash;
+use custos_primitives::crypto::{AnySuite, SuiteId};
 use custos_primitives::types::{BlockHash, TxId};
 use parity_scale_codec::Encode;
 
@@ -32,6 +34,7 @@ fn commit_at(height: u64) -> Commit {
         state_writes: vec![(b"state/counter".to_vec(), Some(height.to_be_bytes().to_vec()))],
         index_writes: vec![(format!("doc/{b:02x}").into_bytes(), txid(height, 1).0.0.to_vec())],
         next_validator_set: None,
+        state_tree: Default::default(),
     }
 }
 
@@ -256,7 +259,7 @@ fn corrupt_records_are_errors_not_panics() {
     drop(store);
 
     tamper(dir.path(), CF_META, b"store/schema", &99u32.to_be_bytes());
-    assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaMismatch { found: 99, expected: 1, .. })));
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaMismatch { found: 99, expected: 2, .. })));
 }
 
 #[test]
@@ -303,4 +306,147 @@ fn measure_synced_commit() {
         wall,
         n as f64 / wall.as_secs_f64()
     );
+}
+
+type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+fn put(k: &str, v: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+    (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()))
+}
+
+/// Commits `writes` as the next height, with the state tree computed from the store as the
+/// node does; returns the root.
+fn commit_state(store: &Store, suite: &AnySuite, writes: Writes) -> Hash {
+    let height = store.last_committed_height().unwrap().unwrap_or(0) + 1;
+    let (root, tree) = state::compute_root(suite, store, &writes, height).unwrap();
+    let mut c = commit_at(height);
+    c.state_writes = writes;
+    c.state_tree = tree;
+    written(store.commit(&c).unwrap());
+    root
+}
+
+/// Every key of `keys` proven at every height `1..=roots.len()` against that height's root,
+/// with the expected value.
+fn check_proofs(store: &Store, suite: &AnySuite, roots: &[Hash], expect: &[(&str, Vec<Option<&str>>)]) {
+    for (key, per_height) in expect {
+        for (i, want) in per_height.iter().enumerate() {
+            let h = i as u64 + 1;
+            assert_eq!(state::root_at(suite, store, h).unwrap(), roots[i], "root at {h}");
+            let (got, proof) = state::prove(suite, store, key.as_bytes(), h).unwrap();
+            assert_eq!(got.as_deref(), want.map(str::as_bytes), "{key} at {h}");
+            proof.verify(suite, &roots[i], key.as_bytes(), want.map(str::as_bytes)).unwrap();
+            // The opposite claim fails.
+            let opposite = if want.is_some() { None } else { Some(b"x".as_slice()) };
+            assert!(proof.verify(suite, &roots[i], key.as_bytes(), opposite).is_err());
+        }
+    }
+}
+
+#[test]
+fn state_tree_proves_old_heights_after_later_changes() {
+    for id in [SuiteId::Sm, SuiteId::Intl] {
+        let suite = AnySuite::with_defaults(id);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let roots = vec![
+            commit_state(&store, &suite, vec![put("doc/aa", "v1"), put("nonce/01", "1")]),
+            commit_state(&store, &suite, vec![put("doc/aa", "v2"), put("receipt/aa/gov", "r")]),
+            commit_state(&store, &suite, vec![("doc/aa".into(), None), put("doc/bb", "b")]),
+            commit_state(&store, &suite, vec![]),
+        ];
+        assert_eq!(roots[2], roots[3], "an empty block keeps the root");
+        assert_eq!(state::root_at(&suite, &store, 0).unwrap(), state::EMPTY_ROOT);
+        check_proofs(
+            &store,
+            &suite,
+            &roots,
+            &[
+                ("doc/aa", vec![Some("v1"), Some("v2"), None, None]),
+                ("receipt/aa/gov", vec![None, Some("r"), Some("r"), Some("r")]),
+                ("doc/bb", vec![None, None, Some("b"), Some("b")]),
+                ("never/written", vec![None, None, None, None]),
+            ],
+        );
+        assert!(matches!(
+            state::prove(&suite, &store, b"doc/aa", 5),
+            Err(state::StateError::MissingRoot { height: 5 })
+        ));
+    }
+}
+
+#[test]
+fn state_tree_and_state_survive_a_reopen_together() {
+    let suite = AnySuite::with_defaults(SuiteId::Sm);
+    let dir = tempfile::tempdir().unwrap();
+    let mut roots = Vec::new();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        roots.push(commit_state(&store, &suite, vec![put("doc/aa", "v1"), put("doc/cc", "c")]));
+        roots.push(commit_state(&store, &suite, vec![put("doc/aa", "v2")]));
+        // A commit that is refused (wrong height) writes neither state nor tree.
+        let (_, tree) = state::compute_root(&suite, &store, &[put("doc/zz", "z")], 3).unwrap();
+        let mut bad = commit_at(5);
+        bad.state_writes = vec![put("doc/zz", "z")];
+        bad.state_tree = tree;
+        assert!(store.commit(&bad).is_err());
+        // Dropped without any shutdown step: what was synced is all there is.
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.last_committed_height().unwrap(), Some(2));
+    // The tree resumes where the state is: the next block builds on the reopened tree.
+    roots.push(commit_state(&store, &suite, vec![("doc/cc".into(), None), put("doc/dd", "d")]));
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    check_proofs(
+        &store,
+        &suite,
+        &roots,
+        &[
+            ("doc/aa", vec![Some("v1"), Some("v2"), Some("v2")]),
+            ("doc/cc", vec![Some("c"), Some("c"), None]),
+            ("doc/dd", vec![None, None, Some("d")]),
+            ("doc/zz", vec![None, None, None]),
+        ],
+    );
+    // The plain state (fast reads) and the tree agree on the latest height.
+    for key in ["doc/aa", "doc/cc", "doc/dd", "doc/zz"] {
+        let (tree_value, _) = state::prove(&suite, &store, key.as_bytes(), 3).unwrap();
+        assert_eq!(store.state_get(key.as_bytes()).unwrap(), tree_value, "{key}");
+    }
+    // The same writes on a fresh store give the same roots: the root is content, not history.
+    let other = tempfile::tempdir().unwrap();
+    let fresh = Store::open(other.path()).unwrap();
+    let at_once = commit_state(&fresh, &suite, vec![put("doc/aa", "v2"), put("doc/dd", "d")]);
+    assert_eq!(at_once, roots[2]);
+}
+
+#[test]
+fn corrupt_tree_records_are_errors_not_panics() {
+    let suite = AnySuite::with_defaults(SuiteId::Intl);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        commit_state(&store, &suite, vec![put("doc/aa", "v1")]);
+    }
+    let key_hash = state::key_hash(&suite, b"doc/aa");
+    let mut value_key = key_hash.0.to_vec();
+    value_key.extend_from_slice(&1u64.to_be_bytes());
+    tamper(dir.path(), CF_JMT_VALUES, &value_key, &[7, 7]);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(matches!(store.tree_value(1, &key_hash), Err(StoreError::Corrupt { cf: "jmt_values", .. })));
+    assert!(state::prove(&suite, &store, b"doc/aa", 1).is_err());
+    drop(store);
+    // Tree nodes that do not decode.
+    {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), COLUMN_FAMILIES).unwrap();
+        let cf = db.cf_handle(CF_JMT_NODES).unwrap();
+        let keys: Vec<Box<[u8]>> = db.iterator_cf(cf, rocksdb::IteratorMode::Start).map(|r| r.unwrap().0).collect();
+        assert!(!keys.is_empty());
+        for k in keys {
+            db.put_cf(cf, k, [0xff]).unwrap();
+        }
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(matches!(state::root_at(&suite, &store, 1), Err(state::StateError::Tree { .. })));
 }
