@@ -237,9 +237,11 @@ impl Ledger for LedgerService {
             last_block_time_ms: last_time,
             node_id: self.node_id.0.0.to_vec(),
             agency,
+            // The set in force after the last committed block (governance may have changed it).
             validators: self
-                .genesis
-                .validators
+                .shared
+                .runtime
+                .validators(&StoreState(store))
                 .iter()
                 .map(|v| PbValidator { node_id: v.node_id.0.0.to_vec(), agency: v.agency.to_string(), power: v.power })
                 .collect(),

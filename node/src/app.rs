@@ -24,8 +24,10 @@ use custos_consensus::engine::{
 };
 use custos_contracts::runtime::{BlockOutcome, Runtime, StateRead, TxOutcome};
 use custos_contracts::state::{self, NodeBatch};
+use custos_primitives::codec::decode_exact;
 use custos_primitives::crypto::{Hash, SigningKey, Suite};
-use custos_primitives::types::{BlockHash, BlockHeader, TxId};
+use custos_primitives::genesis::{Validator as GenesisValidator, validator_set_hash};
+use custos_primitives::types::{BlockHash, BlockHeader, MAX_VALIDATORS, TxId};
 
 use crate::mempool::{Mempool, SignatureCache};
 use crate::metrics::Metrics;
@@ -38,6 +40,8 @@ const MAX_STREAMS: usize = 64;
 /// Key (in the `state` column family) of the last committed state root: the root of the
 /// state tree ([`custos_contracts::state`]) at the last committed height.
 const STATE_ROOT_KEY: &[u8] = b"meta/state_root";
+/// Largest stored validator set.
+const MAX_VALIDATOR_SET_BYTES: usize = MAX_VALIDATORS as usize * 256;
 
 /// A validated block with its execution outcome and the state-tree nodes of its height.
 type Executed = (Block, BlockOutcome, NodeBatch);
@@ -195,6 +199,23 @@ impl App {
         }
     }
 
+    /// Takes the validator set in force at `height` from the store (the genesis set is stored
+    /// for height 1; a change committed at `h` applies from `h + 1`).
+    fn load_validators(&mut self, height: u64) -> Result<(), String> {
+        let Some(bytes) = self.store().validator_set(height).map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let set: Vec<GenesisValidator> =
+            decode_exact("validator set", &bytes, MAX_VALIDATOR_SET_BYTES).map_err(|e| e.to_string())?;
+        let hash = validator_set_hash(self.ctx.suite(), &set);
+        if hash != self.validator_set_hash {
+            info!(height, validators = set.len(), set = %hash, "validator set changes");
+            self.validators = ValidatorSet::from_genesis(&set);
+            self.validator_set_hash = hash;
+        }
+        Ok(())
+    }
+
     /// Runs until the engine closes the channel.
     pub async fn run(mut self, mut channels: Channels<CustosContext>) {
         while let Some(msg) = channels.consensus.recv().await {
@@ -212,6 +233,7 @@ impl App {
         match msg {
             AppMsg::ConsensusReady { reply } => {
                 let start = Height(self.last_committed()? + 1);
+                self.load_validators(start.0)?;
                 info!(height = start.0, validators = self.validators.validators().len(), "consensus ready");
                 let _ = reply.send((start, self.params()));
             }
@@ -219,6 +241,7 @@ impl App {
                 debug!(height = height.0, %round, %proposer, ?role, "started round");
                 if height != self.height {
                     self.executed.clear();
+                    self.load_validators(height.0)?;
                 }
                 self.height = height;
                 self.round = round;
@@ -267,6 +290,7 @@ impl App {
                     warn!(error = %e, height = wire.height.0, "could not replace the certificate");
                 }
                 let next = Height(self.last_committed()? + 1);
+                self.load_validators(next.0)?;
                 let _ = reply.send(Next::Start(next, self.params()));
             }
             AppMsg::GetDecidedValues { range, reply } => {
@@ -631,7 +655,7 @@ impl App {
             txs: ids.iter().copied().zip(block.txs.iter().cloned()).collect(),
             state_writes,
             index_writes: Vec::new(),
-            next_validator_set: None,
+            next_validator_set: outcome.next_validators.as_ref().map(|v| v.encode()),
             state_tree: tree,
         };
         match self.store().commit(&commit).map_err(|e| e.to_string())? {

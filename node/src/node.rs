@@ -209,6 +209,12 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
         None => store.meta_put(GENESIS_META, &genesis.hash.0).map_err(store_err)?,
     }
 
+    // The genesis validator set is in force from height 1; governance changes are stored by
+    // the commits that make them, for the next height.
+    let mut genesis_set = genesis.validators.clone();
+    genesis_set.sort_by_key(|v| v.node_id);
+    store.set_genesis_validator_set(&parity_scale_codec::Encode::encode(&genesis_set)).map_err(store_err)?;
+
     let ctx = CustosContext::new(genesis.genesis.chain_id.clone(), suite.clone());
     let validators = ValidatorSet::from_genesis(&genesis.validators);
     let metrics = Arc::new(Metrics::new());
