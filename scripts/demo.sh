@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
 # The main job: start a local five-agency network (court, procuratorate, police, prison,
-# justice) with SM2 identities, anchor documents from several agencies, verify them, show that
-# a changed document is not anchored, and check every certificate independently with OpenSSL 3.
+# justice) with SM2 identities, run one probation (缓刑) case end to end — assessment
+# commission, opinion, judgment, delivery with copies, receipts, intake, announcement, release —
+# each step anchored by the right agency's clerk, show that an illegal step is refused, print the
+# case history (read with state proofs), verify a document, show that a changed document is not
+# anchored, and check every certificate independently with OpenSSL 3.
+#
+# Environment: SUITE (sm|intl), DEMO_DIR, KEEP_RUNNING=1, CUSTOS_BIN and CUSTOS_NODE_BIN (use
+# these binaries instead of building), DEMO_CASE / DEMO_SUBJECT / DEMO_ID (the demo's personal
+# data, which must never reach the ledger).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUITE="${SUITE:-sm}"
 DIR="${DEMO_DIR:-demo-net}"
 KEEP_RUNNING="${KEEP_RUNNING:-0}"
 
-echo "== building custos and custos-node"
-cargo build --quiet --bin custos --bin custos-node
 TARGET="${CARGO_TARGET_DIR:-target}"
-CUSTOS="$TARGET/debug/custos"
-export CUSTOS_NODE_BIN="$TARGET/debug/custos-node"
+if [ -z "${CUSTOS_BIN:-}" ]; then
+  echo "== building custos and custos-node"
+  cargo build --quiet --bin custos --bin custos-node
+  CUSTOS_BIN="$TARGET/debug/custos"
+  export CUSTOS_NODE_BIN="$TARGET/debug/custos-node"
+fi
+CUSTOS="$CUSTOS_BIN"
 
 echo "== starting the five-agency network in $DIR (suite $SUITE)"
-"$CUSTOS" testnet up --dir "$DIR" --suite "$SUITE" &
+"$CUSTOS" testnet up --dir "$DIR" --suite "$SUITE" --base-port "${DEMO_BASE_PORT:-26000}" &
 UP=$!
 cleanup() { kill -TERM "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -26,30 +36,65 @@ for i in $(seq 1 60); do
 done
 "$CUSTOS" --home "$DIR/court" status
 
+# One probation (缓刑) case, end to end. The subject, the ID number and the case number appear
+# in the documents and on the command line, never on the ledger (checked by the privacy test).
+CASE="${DEMO_CASE:-(2026)黑0103刑初17号}"
+SUBJECT="${DEMO_SUBJECT:-张某某}"
+ID_NO="${DEMO_ID:-230103199001011234}"
+day() { date -u -d "$1" +%F; }
 DOCS="$DIR/documents"
 mkdir -p "$DOCS"
-echo "刑事判决书 (2026)黑0103刑初17号 — demo content $(date +%s%N)" > "$DOCS/judgment.txt"
-echo "调查评估意见书 — demo content $(date +%s%N)" > "$DOCS/assessment.txt"
-echo "交付接收记录 — demo content $(date +%s%N)" > "$DOCS/handover.txt"
+doc() { printf '%s\n案号 %s\n社区矫正对象 %s 身份证号 %s\n(demo %s)\n' "$2" "$CASE" "$SUBJECT" "$ID_NO" "$(date +%s%N)" > "$DOCS/$1.txt"; }
+doc assess-req   "调查评估委托函"
+doc assess-op    "调查评估意见书"
+doc judgment     "刑事判决书：宣告缓刑"
+doc exec-notice  "执行通知书"
+doc intake       "社区矫正接收登记表"
+doc announce     "入矫宣告书"
+doc release      "解除社区矫正证明书"
+anchor() { local home=$1 file=$2; shift 2; "$CUSTOS" --home "$DIR/$home" anchor "$DOCS/$file.txt" --case "$CASE" "$@"; }
 
 echo
-echo "== the court anchors a judgment to the justice bureau, copied to procuratorate and police"
-"$CUSTOS" --home "$DIR/court" anchor "$DOCS/judgment.txt" --case "(2026)黑0103刑初17号" --type JUDGMENT \
-  --to justice --copy procuratorate,police
+echo "== 1. the court commissions an investigation assessment (调查评估委托) from the justice bureau"
+anchor court assess-req --type ASSESS_REQ --to justice --copy procuratorate --effective "$(day '-420 days')"
 echo
-echo "== the justice bureau anchors its assessment opinion to the court, copied to the procuratorate"
-"$CUSTOS" --home "$DIR/justice" anchor "$DOCS/assessment.txt" --case "(2026)黑0103刑初17号" --type ASSESS_OPINION \
-  --to court --copy procuratorate
+echo "== 2. the justice bureau submits its opinion (调查评估意见书), copied to the procuratorate"
+anchor justice assess-op --type ASSESS_OPINION --to court --copy procuratorate --effective "$(day '-410 days')"
 echo
-echo "== the prison anchors a handover record to the justice bureau"
-"$CUSTOS" --home "$DIR/prison" anchor "$DOCS/handover.txt" --case "(2026)黑0103刑初18号" --type HANDOVER \
-  --to justice --copy procuratorate
+echo "== 3. the court's probation judgment (判决书, 缓刑) takes effect; sent to the CCA, copied to procuratorate and police"
+anchor court judgment --type JUDGMENT --kind probation --to justice --copy procuratorate,police \
+  --effective "$(day '-400 days')" --period-start "$(day '-400 days')" --period-end "$(day '-35 days')"
+echo
+echo "== 4. the court delivers the execution notice (执行通知书)"
+anchor court exec-notice --type EXEC_NOTICE --to justice --copy procuratorate,police --effective "$(day '-399 days')"
+echo
+echo "== 5. the justice bureau acknowledges receipt (送达回执) of both; the procuratorate of the judgment"
+"$CUSTOS" --home "$DIR/justice" receipt "$DOCS/judgment.txt"
+"$CUSTOS" --home "$DIR/justice" receipt "$DOCS/exec-notice.txt"
+"$CUSTOS" --home "$DIR/procuratorate" receipt "$DOCS/judgment.txt"
+echo
+echo "== 6. the subject reports; the CCA registers the intake (接收登记)"
+anchor justice intake --type INTAKE --to court --copy procuratorate --received "$(day '-393 days')"
+echo
+echo "== 7. the CCA announces the start of community correction (入矫宣告)"
+anchor justice announce --type ANNOUNCE --to procuratorate --copy police --effective "$(day '-392 days')"
+echo
+echo "== 8. the period ends; the CCA releases (解除社区矫正), notifying court, procuratorate and police"
+anchor justice release --type RELEASE_CERT --to court --copy procuratorate,police --effective "$(day '-34 days')"
+echo
+echo "== an illegal step is refused: the police may not issue a judgment (exit 2 expected)"
+doc bogus "伪造的判决书"
+if "$CUSTOS" --home "$DIR/police" anchor "$DOCS/bogus.txt" --case "${CASE}-bogus" --type JUDGMENT --kind probation \
+  --to justice --effective "$(day '-1 days')" --period-start "$(day '-1 days')" --period-end "$(day '+365 days')"; then
+  echo "unexpected: the police anchored a judgment"; exit 1
+fi
+echo
+echo "== the case history, read by the procuratorate with state proofs"
+"$CUSTOS" --home "$DIR/procuratorate" case show --case "$CASE"
 
 echo
-echo "== any agency verifies: the procuratorate checks all three through its own node"
-for f in judgment assessment handover; do
-  "$CUSTOS" --home "$DIR/procuratorate" verify "$DOCS/$f.txt"
-done
+echo "== any agency verifies a document: the police check the judgment through their own node"
+"$CUSTOS" --home "$DIR/police" verify "$DOCS/judgment.txt"
 
 echo
 echo "== a changed document is not anchored (exit 1 expected)"

@@ -18,7 +18,7 @@ use custos_testnet::home::Profile;
 use tonic::transport::Channel;
 
 /// How many blocks a submitted transaction stays valid for.
-const VALIDITY_BLOCKS: u64 = 100;
+pub const VALIDITY_BLOCKS: u64 = 100;
 
 /// A connected client plus what it needs to sign.
 pub struct Session {
@@ -67,7 +67,7 @@ pub async fn connect(home: &Path, node: Option<&str>, role: MemberRole) -> Resul
     Ok(Session { client, profile, home: home.to_path_buf(), suite, addr })
 }
 
-fn status_err(addr: &str, s: tonic::Status) -> anyhow::Error {
+pub fn status_err(addr: &str, s: tonic::Status) -> anyhow::Error {
     let kind = s.metadata().get(custos_api::ERROR_KIND_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
     if s.code() == tonic::Code::Unavailable {
         anyhow!("node at {addr} is unavailable ({}): is it running?", s.message())

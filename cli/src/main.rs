@@ -12,11 +12,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use custos_contracts::call::{BusinessDates, Date, SubjectKind};
 use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, Hash, SuiteId};
-use custos_primitives::types::{AgencyId, ChainId, MemberRole};
+use custos_contracts::governance::GovAction;
+use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, MemberRole, NodeId};
 use custos_primitives::x509::{self, CertParams, Certificate};
 use custos_testnet::consortium::{self, ConsortiumSummary, InitOptions};
 use custos_testnet::home::{self, Profile};
 
+mod cases;
 mod ledger;
 use serde::Serialize;
 
@@ -60,6 +62,182 @@ enum Command {
     Anchor(AnchorArgs),
     /// Say whether and where a document is anchored (exit 0), or that it is not (exit 1).
     Verify(VerifyArgs),
+    /// Acknowledge delivery of a document (送达回执) for this home's agency, which must be one
+    /// of its recipients or copies. DOC is the document file (its FILE.anchor.json is read) or
+    /// the document hash in hex.
+    Receipt(ReceiptArgs),
+    /// Cases: their state and verified history.
+    #[command(subcommand)]
+    Case(CaseCommand),
+    /// List the document type codes of the case workflow.
+    DocTypes,
+    /// Members of this home's agency (as its admin).
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Governance: k-of-n agency approval of registry and parameter changes (as the admin).
+    #[command(subcommand)]
+    Gov(GovCommand),
+}
+
+#[derive(Args, Debug)]
+struct ReceiptArgs {
+    /// The document file (with its FILE.anchor.json) or its hash (64 hex digits).
+    doc: String,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum CaseCommand {
+    /// The case's state and every document of its history with recipients, copies and their
+    /// delivery receipts — each read with a state proof checked against the block header
+    /// (✗ marks a receipt proven absent). Exit 1 if the case is not on the ledger.
+    Show {
+        /// The case number (案号); it is hashed with the consortium case key.
+        #[arg(long)]
+        case: String,
+        /// Read at this height (default: the latest).
+        #[arg(long)]
+        height: Option<u64>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MemberCommand {
+    /// Revoke a member certificate of this agency: its transactions are refused from then on.
+    Revoke {
+        /// The member's certificate fingerprint (64 hex digits; `custos cert show` prints it).
+        fingerprint: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GovCommand {
+    /// Open a proposal; this agency counts as its first approval.
+    #[command(subcommand)]
+    Propose(ProposeCommand),
+    /// Approve or reject an open proposal for this agency (one vote per agency). When the
+    /// approvals reach the threshold (default: a majority of the agencies) it is carried out.
+    Vote {
+        /// Proposal id.
+        id: u64,
+        /// Approve.
+        #[arg(long, conflicts_with = "reject", required_unless_present = "reject")]
+        approve: bool,
+        /// Reject.
+        #[arg(long)]
+        reject: bool,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Show a proposal and its votes (verified read).
+    Show {
+        /// Proposal id.
+        id: u64,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProposeCommand {
+    /// Change a node's voting power (0 makes it an observer); effective the height after approval.
+    SetValidatorPower {
+        /// Node id (64 hex digits; `custos status` lists them).
+        #[arg(long)]
+        node_id: String,
+        /// New power.
+        #[arg(long)]
+        power: u64,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Remove a node (and its vote).
+    RemoveNode {
+        /// Node id (64 hex digits).
+        #[arg(long)]
+        node_id: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Admit an agency with its CA certificate.
+    AddAgency {
+        /// Registry id (the O of its certificates).
+        #[arg(long)]
+        id: String,
+        /// court, procuratorate, police, prison or justice.
+        #[arg(long)]
+        role: AgencyRole,
+        /// province, city or county.
+        #[arg(long, default_value = "county")]
+        level: String,
+        /// GB/T 2260 area code (six digits).
+        #[arg(long)]
+        area_code: String,
+        /// The agency's CA certificate (PEM).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Remove an agency (it must run no validator).
+    RemoveAgency {
+        /// Registry id.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Raise the case-reference key version after a key rotation off the ledger.
+    SetCaseKeyVersion {
+        /// New version (greater than the current one).
+        #[arg(long)]
+        version: u32,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+fn parse_node_id(s: &str) -> Result<NodeId> {
+    let bytes = hex::decode(s.trim()).map_err(|_| anyhow!("a node id is 64 hex digits"))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| anyhow!("a node id is 64 hex digits"))?;
+    Ok(NodeId(Hash(arr)))
+}
+
+fn proposal_of(p: ProposeCommand) -> Result<(GovAction, NodeArgs)> {
+    Ok(match p {
+        ProposeCommand::SetValidatorPower { node_id, power, node } => {
+            (GovAction::SetValidatorPower { node: parse_node_id(&node_id)?, power }, node)
+        }
+        ProposeCommand::RemoveNode { node_id, node } => (GovAction::RemoveNode { node: parse_node_id(&node_id)? }, node),
+        ProposeCommand::AddAgency { id, role, level, area_code, ca_cert, node } => {
+            let level: AgencyLevel = match level.as_str() {
+                "province" => AgencyLevel::Province,
+                "city" => AgencyLevel::City,
+                "county" => AgencyLevel::County,
+                other => bail!("unknown level {other:?}: expected province, city or county"),
+            };
+            let area: [u8; 6] = area_code
+                .as_bytes()
+                .try_into()
+                .ok()
+                .filter(|a: &[u8; 6]| a.iter().all(u8::is_ascii_digit))
+                .ok_or_else(|| anyhow!("the area code must be six digits (GB/T 2260), got {area_code:?}"))?;
+            let pem = std::fs::read_to_string(&ca_cert).with_context(|| format!("cannot read {}", ca_cert.display()))?;
+            let cert = Certificate::from_pem(&pem).with_context(|| format!("{} is not a certificate", ca_cert.display()))?;
+            let id = AgencyId::new(&id).map_err(|e| anyhow!("{e}"))?;
+            let der = cert.der().to_vec().try_into().map_err(|_| anyhow!("the CA certificate is too large"))?;
+            (GovAction::AddAgency { id, role, level, area_code: area, ca_cert: der }, node)
+        }
+        ProposeCommand::RemoveAgency { id, node } => {
+            (GovAction::RemoveAgency { id: AgencyId::new(&id).map_err(|e| anyhow!("{e}"))? }, node)
+        }
+        ProposeCommand::SetCaseKeyVersion { version, node } => (GovAction::SetCaseKeyVersion(version), node),
+    })
 }
 
 #[derive(Args, Debug)]
@@ -362,6 +540,37 @@ fn run(cli: Cli) -> Result<()> {
                 a.node.json,
             ))?;
             if found { Ok(()) } else { Err(VerificationFailed(format!("{} is not anchored", a.file.display())).into()) }
+        }
+        Command::Receipt(a) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(cases::receipt(home, a.node.node.as_deref(), &a.doc, a.node.json))
+        }
+        Command::Case(CaseCommand::Show { case, height, node }) => {
+            let home = need_home(cli.home.as_deref())?;
+            let found = runtime()?.block_on(cases::show(home, node.node.as_deref(), &case, height, node.json))?;
+            if found { Ok(()) } else { Err(VerificationFailed(format!("case {case} is not on the ledger")).into()) }
+        }
+        Command::DocTypes => {
+            cases::doc_types();
+            Ok(())
+        }
+        Command::Member(MemberCommand::Revoke { fingerprint, node }) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(cases::revoke(home, node.node.as_deref(), &fingerprint))
+        }
+        Command::Gov(GovCommand::Propose(p)) => {
+            let home = need_home(cli.home.as_deref())?;
+            let (action, node) = proposal_of(p)?;
+            runtime()?.block_on(cases::propose(home, node.node.as_deref(), action))
+        }
+        Command::Gov(GovCommand::Vote { id, approve, reject: _, node }) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(cases::vote(home, node.node.as_deref(), id, approve))
+        }
+        Command::Gov(GovCommand::Show { id, node }) => {
+            let home = need_home(cli.home.as_deref())?;
+            let found = runtime()?.block_on(cases::show_proposal(home, node.node.as_deref(), id))?;
+            if found { Ok(()) } else { Err(VerificationFailed(format!("no proposal {id}")).into()) }
         }
     }
 }

@@ -394,4 +394,42 @@ mod tests {
         assert_eq!(p.approvals, vec![agency("court")]);
         assert_eq!(p.rejections.len(), 3);
     }
+
+    #[test]
+    fn an_agency_voting_twice_is_counted_once() {
+        let mut p = proposal();
+        tally(&mut p, &agency("court"), true, 5, Threshold::Majority, 2);
+        tally(&mut p, &agency("court"), true, 5, Threshold::Majority, 3);
+        tally(&mut p, &agency("police"), true, 5, Threshold::Majority, 3);
+        assert_eq!(p.approvals, vec![agency("court"), agency("police")]);
+        assert_eq!(p.status, ProposalStatus::Open);
+    }
+
+    #[test]
+    fn unanimity_is_lost_with_the_first_rejection() {
+        let mut p = proposal();
+        tally(&mut p, &agency("court"), true, 5, Threshold::AtLeast(5), 2);
+        assert_eq!(p.status, ProposalStatus::Open);
+        tally(&mut p, &agency("prison"), false, 5, Threshold::AtLeast(5), 3);
+        assert_eq!(p.status, ProposalStatus::Rejected(3));
+    }
+
+    #[test]
+    fn a_single_agency_threshold_is_met_by_the_proposer() {
+        let mut p = proposal();
+        tally(&mut p, &agency("court"), true, 5, Threshold::AtLeast(1), 2);
+        assert_eq!(p.status, ProposalStatus::Approved(2));
+    }
+
+    /// The statutory values of domain.md §4 ([L] rows), the defaults until governance changes them.
+    #[test]
+    fn default_deadlines_are_the_laws() {
+        let d = DeadlineParams::default();
+        assert_eq!((d.notify_cca, d.deliver_docs), (5, 10), "Law Art.20");
+        assert_eq!((d.subject_report, d.temp_out_transfer), (10, 10), "Law Art.21");
+        assert_eq!(d.arrest_decision_hours, 48, "Law Art.47");
+        assert_eq!((d.revoke_ruling, d.commit_decision, d.reduction_ruling), (30, 30, 30), "Law Art.33, 48, 49");
+        assert_eq!(d.etag_max_months, 3, "Law Art.29");
+        assert_eq!(d.receipt_back, 5, "实施办法, not the repealed 2012 rule's 3 working days");
+    }
 }

@@ -21,6 +21,8 @@ pub mod runtime;
 pub mod state;
 pub mod workflow;
 
-pub use call::{AnchorCall, BusinessDates, Call, Date, DocType, ReceiptCall, RegisterMemberCall, SignedTx, SubjectKind};
+pub use call::{
+    AnchorCall, BusinessDates, Call, Date, DocType, ReceiptCall, RegisterMemberCall, SignedTx, SubjectKind,
+};
 pub use runtime::{BlockOutcome, CallError, Event, Runtime, StateRead, TxError};
 pub use state::{StateError, StateProof};

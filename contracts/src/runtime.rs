@@ -20,10 +20,9 @@ use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode};
 
 use custos_primitives::codec::decode_exact;
 use custos_primitives::crypto::{AnySuite, Hash, Suite};
-use custos_primitives::genesis::{Validator, ValidatedGenesis};
+use custos_primitives::genesis::{ValidatedGenesis, Validator};
 use custos_primitives::types::{
-    AgencyId, AgencyRole, CaseRef, CertFingerprint, ChainId, DocHash, MAX_TX_BYTES, MemberRole, NodeId, TX_ID_TAG,
-    TxId,
+    AgencyId, AgencyRole, CaseRef, CertFingerprint, ChainId, DocHash, MAX_TX_BYTES, MemberRole, NodeId, TX_ID_TAG, TxId,
 };
 use custos_primitives::x509::{self, Certificate};
 
@@ -416,7 +415,11 @@ struct Caller {
 impl Runtime {
     /// The runtime of a validated genesis.
     pub fn new(genesis: &ValidatedGenesis) -> Self {
-        Runtime { suite: genesis.suite.clone(), chain_id: genesis.genesis.chain_id.clone(), genesis: genesis_state(genesis) }
+        Runtime {
+            suite: genesis.suite.clone(),
+            chain_id: genesis.genesis.chain_id.clone(),
+            genesis: genesis_state(genesis),
+        }
     }
 
     /// The suite.
@@ -895,7 +898,9 @@ impl Runtime {
                     read(state, &registry::node_key(node)).ok_or_else(|| invalid(format!("no node {node}")))?;
                 let new = self.node_record(state, ctx, certificate, *p2p_key, old.power).map_err(invalid)?;
                 if new.agency != old.agency {
-                    return Err(invalid(format!("the new certificate belongs to {}, not {}", new.agency, old.agency)).into());
+                    return Err(
+                        invalid(format!("the new certificate belongs to {}, not {}", new.agency, old.agency)).into()
+                    );
                 }
                 if new.node_id == old.node_id {
                     return Err(invalid("the new certificate has the same key".into()).into());
@@ -1011,8 +1016,13 @@ fn receipt<S: StateRead>(
     if state.get(&key).is_some() {
         return Err(DocumentError::AlreadyReceived { doc: r.doc_hash, agency }.into());
     }
-    let record =
-        ReceiptRecord { agency: agency.clone(), signer: ctx.tx.signer, height: ctx.height, time_ms: ctx.time_ms, tx_id: *ctx.id };
+    let record = ReceiptRecord {
+        agency: agency.clone(),
+        signer: ctx.tx.signer,
+        height: ctx.height,
+        time_ms: ctx.time_ms,
+        tx_id: *ctx.id,
+    };
     state.put(key, record.encode());
     Ok(vec![Event::Received { doc: r.doc_hash, agency }])
 }

@@ -461,7 +461,9 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
     let r = |issuer, from, kinds, effect, needs| Some(Rule { issuer, from, kinds, effect, needs });
     const UNDER: &[Phase] = &[Some(UnderSupervision)];
     match code {
-        "ASSESS_REQ" => r(Roles(&[Court, Procuratorate, Police, Prison]), &[None], None, Effect::To(AssessmentRequested), &[]),
+        "ASSESS_REQ" => {
+            r(Roles(&[Court, Procuratorate, Police, Prison]), &[None], None, Effect::To(AssessmentRequested), &[])
+        }
         "ASSESS_OPINION" => r(CaseCca, &[Some(AssessmentRequested)], None, Effect::To(AssessmentSubmitted), &[]),
         "PAROLE_PROPOSAL" => r(Roles(&[Prison]), &BEFORE_PROPOSAL, None, Effect::To(Proposed), &[]),
         "TEMPOUT_PROPOSAL" => r(Roles(&[Prison, Police]), &BEFORE_PROPOSAL, None, Effect::To(Proposed), &[]),
@@ -475,9 +477,11 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
         ),
         "JUDGMENT" | "RULING" | "TEMPOUT_DECISION" | "TEMPOUT_APPROVAL" => {
             let roles: &'static [AgencyRole] = if code == "TEMPOUT_APPROVAL" { &[Prison, Police] } else { &[Court] };
+            // Without a kind the decision is refused for that (`MissingKind`), not for a
+            // period it may not need.
             let needs: &'static [DateField] = match case_kind {
-                Some(k) if k.is_temp_outside() => &[Effective],
-                _ => &[Effective, PeriodStart, PeriodEnd],
+                Some(k) if !k.is_temp_outside() => &[Effective, PeriodStart, PeriodEnd],
+                _ => &[Effective],
             };
             r(Roles(roles), &PRE_DECISION, None, Effect::Decide, needs)
         }
@@ -488,12 +492,25 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
                 Some(Parole | TempOutsidePrison) => &[Prison],
                 _ => &[Police],
             };
-            r(Roles(custodian), &[Some(Decided)], Some(&[Parole, TempOutsideCourt, TempOutsidePrison, TempOutsidePolice]), Effect::Handover, &[])
+            r(
+                Roles(custodian),
+                &[Some(Decided)],
+                Some(&[Parole, TempOutsideCourt, TempOutsidePrison, TempOutsidePolice]),
+                Effect::Handover,
+                &[],
+            )
         }
         "INTAKE" => r(CaseCca, &[Some(Decided)], None, Effect::Intake, &[ReceivedDate]),
         "ANNOUNCE" => r(CaseCca, &[Some(Received)], None, Effect::To(UnderSupervision), &[]),
-        "LEAVE_APPROVAL" | "LEAVE_RETURN" | "EXIT_CONTROL_FILING" | "ADMONITION" | "WARNING" | "ETAG_APPROVAL"
-        | "ETAG_REMOVAL" | "POLICE_PENALTY_REQ" | "REDUCTION_PROPOSAL" => r(CaseCca, UNDER, None, Effect::None, &[]),
+        "LEAVE_APPROVAL"
+        | "LEAVE_RETURN"
+        | "EXIT_CONTROL_FILING"
+        | "ADMONITION"
+        | "WARNING"
+        | "ETAG_APPROVAL"
+        | "ETAG_REMOVAL"
+        | "POLICE_PENALTY_REQ"
+        | "REDUCTION_PROPOSAL" => r(CaseCca, UNDER, None, Effect::None, &[]),
         "TEMPOUT_REVIEW" => r(CaseCca, UNDER, Some(&TEMP_OUTSIDE), Effect::None, &[]),
         "POLICE_PENALTY_DECISION" => r(Roles(&[Police]), UNDER, None, Effect::None, &[]),
         "COERCIVE_MEASURE_NOTICE" => r(Roles(&[Police, Court, Procuratorate]), &ACTIVE[..4], None, Effect::None, &[]),
@@ -538,10 +555,10 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
             }
             _ => r(CaseCca, UNDER, Some(&NON_CUSTODIAL), Effect::To(Released), &[Effective]),
         },
-        "DEATH_NOTICE" => {
-            r(CaseCca, &ACTIVE, None, Effect::To(Terminated(TerminationReason::Death)), &[Effective])
+        "DEATH_NOTICE" => r(CaseCca, &ACTIVE, None, Effect::To(Terminated(TerminationReason::Death)), &[Effective]),
+        "CORRECTION_OPINION" | "PROCURATORIAL_RECOMMENDATION" => {
+            r(Roles(&[Procuratorate]), ANY, None, Effect::None, &[])
         }
-        "CORRECTION_OPINION" | "PROCURATORIAL_RECOMMENDATION" => r(Roles(&[Procuratorate]), ANY, None, Effect::None, &[]),
         "CORRECTION_REPLY" => r(NotRoles(&[Procuratorate]), ANY, None, Effect::None, &[]),
         "LETTER" => r(NotRoles(&[]), ANY_OR_NONE, None, Effect::None, &[]),
         _ => None,
@@ -617,7 +634,11 @@ pub fn apply(
     if let Some(allowed) = rule.kinds
         && !kind.is_some_and(|k| allowed.contains(&k))
     {
-        return Err(WorkflowError::WrongKind { doc_type: doc.doc_type.clone(), found: kind, expected: allowed.to_vec() });
+        return Err(WorkflowError::WrongKind {
+            doc_type: doc.doc_type.clone(),
+            found: kind,
+            expected: allowed.to_vec(),
+        });
     }
     check_dates(doc, rule.needs, params)?;
     if case.is_none() && matches!(rule.effect, Effect::None) {
@@ -797,4 +818,204 @@ fn check_dates(doc: &Document<'_>, needs: &[DateField], params: &ChainParams) ->
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn id(s: &str) -> AgencyId {
+        AgencyId::new(s).unwrap()
+    }
+
+    fn day(n: i32) -> Date {
+        Date::parse("2026-06-01").unwrap().plus_days(n)
+    }
+
+    /// The agency of each kind, named after it.
+    fn of(role: AgencyRole) -> AgencyId {
+        id(role.as_str())
+    }
+
+    /// Applies `code` issued by the agency of `role` to `case`, addressed to the CCA and the
+    /// court, dated today, stating `kind`.
+    fn run(
+        case: Option<&CaseRecord>,
+        code: &str,
+        role: AgencyRole,
+        kind: Option<SubjectKind>,
+        dates: BusinessDates,
+    ) -> Result<Option<CaseRecord>, WorkflowError> {
+        let doc_type = DocType::new(code).unwrap();
+        let issuer = of(role);
+        let recipients = [(of(Justice), Justice), (of(Court), Court)];
+        let doc = Document {
+            doc_type: &doc_type,
+            case_ref: CaseRef::default(),
+            issuer: (&issuer, role),
+            recipients: &recipients,
+            dates: &dates,
+            subject_kind: kind,
+            height: 10 + case.map_or(0, |c| u64::from(c.events)),
+            today: day(0),
+        };
+        apply(case, &doc, &ChainParams::default())
+    }
+
+    fn dated() -> BusinessDates {
+        BusinessDates {
+            effective: Some(day(0)),
+            received: Some(day(0)),
+            period_start: Some(day(0)),
+            period_end: Some(day(365)),
+        }
+    }
+
+    /// Runs a sequence of lawful documents from no case; returns the case.
+    fn case_after(steps: &[(&str, AgencyRole, Option<SubjectKind>)]) -> CaseRecord {
+        let mut case = None;
+        for (code, role, kind) in steps {
+            case = Some(run(case.as_ref(), code, *role, *kind, dated()).unwrap().unwrap());
+        }
+        case.unwrap()
+    }
+
+    #[test]
+    fn every_listed_doc_type_is_a_valid_code_with_a_rule() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in DOC_TYPES {
+            assert!(DocType::new(code).is_ok(), "{code}");
+            assert!(seen.insert(*code), "{code} listed twice");
+            assert!(rule(code, None).is_some(), "{code} has no rule");
+            for k in SubjectKind::ALL {
+                assert!(rule(code, Some(k)).is_some(), "{code} has no rule for {k}");
+            }
+        }
+        let err = run(None, "SUMMONS", Court, None, dated()).unwrap_err();
+        assert!(matches!(err, WorkflowError::UnknownDocType(_)));
+    }
+
+    #[test]
+    fn a_proposal_fixes_the_kind_of_the_decision() {
+        let proposed = case_after(&[("PAROLE_PROPOSAL", Prison, None)]);
+        assert_eq!((proposed.state, proposed.kind), (Proposed, Some(Parole)));
+        let err = run(Some(&proposed), "JUDGMENT", Court, Some(Probation), dated()).unwrap_err();
+        assert_eq!(
+            err,
+            WorkflowError::WrongKind {
+                doc_type: DocType::new("JUDGMENT").unwrap(),
+                found: Some(Probation),
+                expected: vec![Parole]
+            }
+        );
+        let decided = run(Some(&proposed), "RULING", Court, Some(Parole), dated()).unwrap().unwrap();
+        assert_eq!((decided.state, decided.deciding_body), (Decided, Some(of(Court))));
+    }
+
+    #[test]
+    fn a_missing_kind_is_reported_before_missing_period_dates() {
+        let only_effective = BusinessDates { effective: Some(day(0)), ..BusinessDates::default() };
+        for (code, role) in [("JUDGMENT", Court), ("TEMPOUT_APPROVAL", Prison), ("RULING", Court)] {
+            let err = run(None, code, role, None, only_effective).unwrap_err();
+            assert!(matches!(err, WorkflowError::MissingKind { .. }), "{code}: {err}");
+        }
+        // With the kind, a judgment still needs its period.
+        let err = run(None, "JUDGMENT", Court, Some(Control), only_effective).unwrap_err();
+        assert!(matches!(err, WorkflowError::MissingDate { field: DateField::PeriodStart, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_court_decided_temp_outside_case_is_handed_over_by_the_police() {
+        let decided = case_after(&[("TEMPOUT_DECISION", Court, Some(TempOutsideCourt))]);
+        let err = run(Some(&decided), "INTAKE", Justice, None, dated()).unwrap_err();
+        assert_eq!(err, WorkflowError::HandoverMissing { kind: TempOutsideCourt, custodian: Police });
+        let err = run(Some(&decided), "HANDOVER", Prison, None, dated()).unwrap_err();
+        assert!(matches!(err, WorkflowError::WrongIssuer { found: Prison, .. }));
+        let handed = run(Some(&decided), "HANDOVER", Police, None, dated()).unwrap().unwrap();
+        assert!(handed.handed_over);
+        assert_eq!(run(Some(&handed), "INTAKE", Justice, None, dated()).unwrap().unwrap().state, Received);
+    }
+
+    #[test]
+    fn a_parolee_reports_without_a_handover_record() {
+        let decided = case_after(&[("PAROLE_PROPOSAL", Prison, None), ("RULING", Court, Some(Parole))]);
+        assert_eq!(run(Some(&decided), "INTAKE", Justice, None, dated()).unwrap().unwrap().state, Received);
+    }
+
+    #[test]
+    fn a_temp_outside_release_is_issued_by_the_custodial_side_not_the_cca() {
+        let supervised = case_after(&[
+            ("TEMPOUT_APPROVAL", Police, Some(TempOutsidePolice)),
+            ("HANDOVER", Police, None),
+            ("INTAKE", Justice, None),
+            ("ANNOUNCE", Justice, None),
+        ]);
+        let err = run(Some(&supervised), "RELEASE_CERT", Justice, None, dated()).unwrap_err();
+        assert!(matches!(err, WorkflowError::WrongIssuer { found: Justice, .. }), "{err}");
+        let released = run(Some(&supervised), "RELEASE_CERT", Police, None, dated()).unwrap().unwrap();
+        assert_eq!(released.state, Released);
+        // Its return to custody is decided by the police that approved it, not a court.
+        let proposed = run(Some(&supervised), "COMMIT_PROPOSAL", Justice, None, dated()).unwrap().unwrap();
+        let err = run(Some(&proposed), "COMMIT_DECISION", Court, None, dated()).unwrap_err();
+        assert!(matches!(err, WorkflowError::WrongIssuer { found: Court, ref expected, .. } if expected == &[Police]));
+    }
+
+    #[test]
+    fn death_terminates_an_active_case() {
+        let supervised = case_after(&[("JUDGMENT", Court, Some(Probation)), ("INTAKE", Justice, None)]);
+        let dead = run(Some(&supervised), "DEATH_NOTICE", Justice, None, dated()).unwrap().unwrap();
+        assert_eq!(dead.state, Terminated(TerminationReason::Death));
+        let err = run(Some(&dead), "DEATH_NOTICE", Justice, None, dated()).unwrap_err();
+        assert!(matches!(err, WorkflowError::WrongState { .. }));
+    }
+
+    const ROLES: [AgencyRole; 5] = AgencyRole::ALL;
+
+    fn step() -> impl Strategy<Value = (usize, usize, Option<usize>, i32)> {
+        (0..DOC_TYPES.len(), 0..ROLES.len(), proptest::option::of(0..SubjectKind::ALL.len()), 0..3i32)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever documents are tried in whatever order: each accepted document adds one
+        /// event; a closed case stays closed; a decided case keeps its kind and deciding body;
+        /// a case is only ever opened by a document about no case.
+        #[test]
+        fn accepted_documents_move_cases_consistently(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut case: Option<CaseRecord> = None;
+            for (code, role, kind, offset) in steps {
+                let code = DOC_TYPES[code];
+                let kind = kind.map(|k| SubjectKind::ALL[k]);
+                let dates = BusinessDates { received: Some(day(offset)), ..dated() };
+                let Ok(next) = run(case.as_ref(), code, ROLES[role], kind, dates) else { continue };
+                match (&case, next) {
+                    (None, None) => {}
+                    (None, Some(opened)) => {
+                        prop_assert_eq!(opened.events, 1);
+                        case = Some(opened);
+                    }
+                    (Some(_), None) => prop_assert!(false, "{} on an open case returned no case", code),
+                    (Some(prev), Some(next)) => {
+                        prop_assert_eq!(next.events, prev.events + 1);
+                        prop_assert_eq!(next.opened_at, prev.opened_at);
+                        if prev.state.is_closed() {
+                            prop_assert_eq!(next.state, prev.state, "{} reopened a closed case", code);
+                        }
+                        if !matches!(prev.state, AssessmentRequested | AssessmentSubmitted | Proposed) {
+                            prop_assert_eq!(next.kind, prev.kind);
+                            prop_assert_eq!(&next.deciding_body, &prev.deciding_body);
+                            prop_assert_eq!(&next.cca, &prev.cca);
+                        }
+                        if next.state == Received && prev.state != Received {
+                            prop_assert!(next.decision_effective <= Some(day(offset)));
+                        }
+                        case = Some(next);
+                    }
+                }
+            }
+        }
+    }
 }

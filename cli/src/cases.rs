@@ -1,0 +1,364 @@
+//! Case work from the command line: delivery receipts, a case's verified history, the
+//! document types, member revocation and governance. Every read is a state proof checked
+//! against the block header it came with.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use parity_scale_codec::{Decode, Encode};
+use serde::Serialize;
+
+use custos_api::pb::{GetAccountRequest, GetStateProofRequest, SubmitTxRequest, SubscribeRequest};
+use custos_contracts::call::{Call, ProposeCall, ReceiptCall, RegisterMemberCall, RevokeMemberCall, VoteCall};
+use custos_contracts::documents::{AnchorRecord, CaseEvent, ReceiptRecord};
+use custos_contracts::governance::{GovAction, Proposal, ProposalStatus};
+use custos_contracts::runtime;
+use custos_contracts::state::{self, CheckedAnswer};
+use custos_contracts::workflow::{self, CaseRecord};
+use custos_primitives::codec::decode_exact;
+use custos_primitives::types::{CaseRef, CertFingerprint, DocHash, MemberRole, UnsignedTransaction};
+
+use crate::ledger::{AnchorReceipt, Session, VALIDITY_BLOCKS, connect, status_err};
+
+/// Largest state value the CLI decodes.
+const MAX_VALUE: usize = 1 << 20;
+
+/// A transaction that committed successfully.
+pub struct Committed {
+    /// Height.
+    pub height: u64,
+    /// Transaction id (hex).
+    pub tx_id: String,
+}
+
+/// Signs `calls` as the home's `role` identity (registering it first if needed), submits
+/// them one after another, and waits for each to commit. Fails on the first call that is
+/// refused or commits with an error.
+pub async fn submit_calls(s: &mut Session, role: MemberRole, calls: Vec<Call>) -> Result<Committed> {
+    let ident = s.profile.identity(&s.home, role)?;
+    let signer = ident.cert.fingerprint(&s.suite);
+    let account = s
+        .client
+        .get_account(GetAccountRequest { signer: signer.0.0.to_vec() })
+        .await
+        .map_err(|e| status_err(&s.addr, e))?
+        .into_inner();
+    let mut nonce = account.next_nonce;
+    let valid_until = account.height + VALIDITY_BLOCKS;
+    let mut all = Vec::new();
+    if !account.registered {
+        let der = ident.cert.der().to_vec();
+        all.push(Call::RegisterMember(RegisterMemberCall {
+            certificate: der.try_into().map_err(|_| anyhow!("certificate too large"))?,
+        }));
+    }
+    all.extend(calls);
+    // Subscribe before submitting so that no commit is missed.
+    let mut commits =
+        s.client.subscribe_commits(SubscribeRequest {}).await.map_err(|e| status_err(&s.addr, e))?.into_inner();
+    let mut last = Committed { height: 0, tx_id: String::new() };
+    for call in all {
+        let name = call.name();
+        let tx = UnsignedTransaction { chain_id: s.profile.chain_id.clone(), signer, nonce, valid_until, call }
+            .sign(&ident.key)?;
+        let id = s
+            .client
+            .submit_tx(SubmitTxRequest { tx: tx.encode() })
+            .await
+            .map_err(|e| status_err(&s.addr, e))?
+            .into_inner()
+            .tx_id;
+        nonce += 1;
+        let started = Instant::now();
+        let (height, ok, error) = loop {
+            let left = Duration::from_secs(60).saturating_sub(started.elapsed());
+            let next = tokio::time::timeout(left, commits.message())
+                .await
+                .map_err(|_| anyhow!("{name} not committed within 60 s; transaction {} may still commit", hex::encode(&id)))?
+                .map_err(|e| status_err(&s.addr, e))?
+                .ok_or_else(|| anyhow!("the node closed the commit stream"))?;
+            if let Some(t) = next.txs.iter().find(|t| t.tx_id == id) {
+                break (next.height, t.ok, t.error.clone());
+            }
+        };
+        if !ok {
+            bail!("{name} transaction {} committed at height {height} but failed: {error}", hex::encode(&id));
+        }
+        last = Committed { height, tx_id: hex::encode(&id) };
+    }
+    Ok(last)
+}
+
+/// Reads a state key with its proof and checks the proof against the returned header.
+pub async fn read_verified(s: &mut Session, key: Vec<u8>, height: Option<u64>) -> Result<CheckedAnswer> {
+    let r = s
+        .client
+        .get_state_proof(GetStateProofRequest { key: key.clone(), height })
+        .await
+        .map_err(|e| status_err(&s.addr, e))?
+        .into_inner();
+    state::check_answer(&s.suite, &key, height, &r.header, r.value.as_deref(), &r.proof)
+        .map_err(|e| anyhow!("the node's answer does not verify: {e}"))
+}
+
+async fn read_value<T: Decode>(s: &mut Session, key: Vec<u8>, height: Option<u64>) -> Result<(Option<T>, u64)> {
+    let a = read_verified(s, key, height).await?;
+    let v = match &a.value {
+        Some(b) => Some(decode_exact("state value", b, MAX_VALUE).map_err(|e| anyhow!("{e}"))?),
+        None => None,
+    };
+    Ok((v, a.height))
+}
+
+/// A document hash from a hex string or from FILE's `FILE.anchor.json`.
+pub fn doc_hash_arg(arg: &str) -> Result<DocHash> {
+    let text = if Path::new(arg).exists() {
+        let receipt = format!("{arg}.anchor.json");
+        let text = std::fs::read_to_string(&receipt)
+            .with_context(|| format!("{arg} is a file but {receipt} (written by `custos anchor`) is unreadable"))?;
+        let r: AnchorReceipt = serde_json::from_str(&text).with_context(|| format!("{receipt} is not an anchor receipt"))?;
+        r.doc_hash
+    } else {
+        arg.to_string()
+    };
+    let bytes = hex::decode(text.trim()).map_err(|_| anyhow!("{arg:?} is neither a file nor a hex document hash"))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| anyhow!("a document hash has 64 hex digits"))?;
+    Ok(DocHash(custos_primitives::crypto::Hash(arr)))
+}
+
+/// `custos receipt DOC`: acknowledge delivery (送达回执) on behalf of the home's agency.
+pub async fn receipt(home: &Path, node: Option<&str>, doc: &str, json: bool) -> Result<()> {
+    let doc_hash = doc_hash_arg(doc)?;
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let c = submit_calls(&mut s, MemberRole::Clerk, vec![Call::Receipt(ReceiptCall { doc_hash })]).await?;
+    if json {
+        println!("{}", serde_json::json!({ "doc_hash": doc_hash.to_string(), "tx_id": c.tx_id, "height": c.height }));
+    } else {
+        println!("receipt of {doc_hash} by {} committed at height {} (transaction {})", s.profile.agency, c.height, c.tx_id);
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct StepView {
+    n: u32,
+    height: u64,
+    doc_type: String,
+    doc_hash: String,
+    issuer: String,
+    from: String,
+    to: String,
+    effective: Option<String>,
+    received: Option<String>,
+    recipients: Vec<PartyView>,
+    copies: Vec<PartyView>,
+}
+
+#[derive(Serialize)]
+struct PartyView {
+    agency: String,
+    /// Height of its receipt; `None`: proven absent at the height read.
+    receipt_height: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct CaseView {
+    case_ref: String,
+    height: u64,
+    state_root: String,
+    found: bool,
+    case: Option<CaseRecord>,
+    history: Vec<StepView>,
+}
+
+fn case_ref_of(s: &Session, case: &str) -> Result<CaseRef> {
+    let path = s.home.join("case.key");
+    let key = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the consortium case key {}", path.display()))?;
+    Ok(CaseRef::derive(&s.suite, key.trim().as_bytes(), case))
+}
+
+/// `custos case show --case N`: the case's state and its documents with their receipts, each
+/// read with a state proof at one height and checked against that height's header.
+pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u64>, json: bool) -> Result<bool> {
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let case_ref = case_ref_of(&s, case)?;
+    let first = read_verified(&mut s, runtime::case_key(&case_ref), height).await?;
+    // Everything else is read at the same height as the case record.
+    let at = Some(first.height);
+    let record: Option<CaseRecord> = match &first.value {
+        Some(b) => Some(decode_exact("case", b, MAX_VALUE).map_err(|e| anyhow!("{e}"))?),
+        None => None,
+    };
+    let mut history = Vec::new();
+    for n in 0..record.as_ref().map(|c| c.events).unwrap_or(0) {
+        let (ev, _) = read_value::<CaseEvent>(&mut s, runtime::case_event_key(&case_ref, n), at).await?;
+        let ev = ev.ok_or_else(|| anyhow!("history entry {n} is missing"))?;
+        let (anchor, _) = read_value::<AnchorRecord>(&mut s, runtime::doc_key(&ev.doc_hash), at).await?;
+        let anchor = anchor.ok_or_else(|| anyhow!("document {} of the history is not anchored", ev.doc_hash))?;
+        let mut rv = Vec::new();
+        for a in anchor.recipients {
+            let (r, _) = read_value::<ReceiptRecord>(&mut s, runtime::receipt_key(&ev.doc_hash, &a), at).await?;
+            rv.push(PartyView { agency: a.to_string(), receipt_height: r.map(|r| r.height) });
+        }
+        let mut cv = Vec::new();
+        for a in anchor.copies {
+            let (r, _) = read_value::<ReceiptRecord>(&mut s, runtime::receipt_key(&ev.doc_hash, &a), at).await?;
+            cv.push(PartyView { agency: a.to_string(), receipt_height: r.map(|r| r.height) });
+        }
+        history.push(StepView {
+            n,
+            height: ev.height,
+            doc_type: ev.doc_type.to_string(),
+            doc_hash: ev.doc_hash.to_string(),
+            issuer: ev.issuer.to_string(),
+            from: ev.from.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
+            to: ev.to.to_string(),
+            effective: anchor.dates.effective.map(|d| d.to_string()),
+            received: anchor.dates.received.map(|d| d.to_string()),
+            recipients: rv,
+            copies: cv,
+        });
+    }
+    let view = CaseView {
+        case_ref: case_ref.to_string(),
+        height: first.height,
+        state_root: first.state_root.to_string(),
+        found: record.is_some(),
+        case: record,
+        history,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(view.found);
+    }
+    println!("case {case} → {} (keyed hash; the number itself is not on the ledger)", view.case_ref);
+    println!("read at height {} and verified against its state root {}", view.height, view.state_root);
+    let Some(c) = &view.case else {
+        println!("no such case at this height (proven absent)");
+        return Ok(false);
+    };
+    println!(
+        "kind {}   state {}   CCA {}   deciding body {}",
+        c.kind.map(|k| k.to_string()).unwrap_or_else(|| "—".into()),
+        c.state,
+        c.cca.as_ref().map(|a| a.to_string()).unwrap_or_else(|| "—".into()),
+        c.deciding_body.as_ref().map(|a| a.to_string()).unwrap_or_else(|| "—".into()),
+    );
+    if let (Some(d), Some(e)) = (c.decision_effective, c.correction_end) {
+        println!("decision effective {d}   correction ends {e}");
+    }
+    println!();
+    for st in &view.history {
+        let parties = |ps: &[PartyView]| {
+            ps.iter()
+                .map(|p| match p.receipt_height {
+                    Some(h) => format!("{} ✓h{h}", p.agency),
+                    None => format!("{} ✗", p.agency),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{:>2}. h{:<5} {:<17} by {:<13} {} → {}",
+            st.n + 1,
+            st.height,
+            st.doc_type,
+            st.issuer,
+            st.from,
+            st.to
+        );
+        let mut dates = Vec::new();
+        if let Some(e) = &st.effective {
+            dates.push(format!("effective {e}"));
+        }
+        if let Some(r) = &st.received {
+            dates.push(format!("received {r}"));
+        }
+        if !dates.is_empty() {
+            println!("      {}", dates.join(", "));
+        }
+        if !st.recipients.is_empty() {
+            println!("      to   {}", parties(&st.recipients));
+        }
+        if !st.copies.is_empty() {
+            println!("      copy {}", parties(&st.copies));
+        }
+    }
+    println!("\n✓ = delivery receipt (proven present), ✗ = no receipt (proven absent) at height {}", view.height);
+    Ok(true)
+}
+
+/// `custos doc-types`.
+pub fn doc_types() {
+    println!("Document type codes the case workflow accepts (see docs/cli.md for who may anchor each, when):");
+    for code in workflow::DOC_TYPES {
+        println!("  {code}");
+    }
+}
+
+/// `custos member revoke FINGERPRINT`: as the home's admin.
+pub async fn revoke(home: &Path, node: Option<&str>, member: &str) -> Result<()> {
+    let bytes = hex::decode(member.trim()).map_err(|_| anyhow!("a member fingerprint is 64 hex digits"))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| anyhow!("a member fingerprint is 64 hex digits"))?;
+    let member = CertFingerprint(custos_primitives::crypto::Hash(arr));
+    let mut s = connect(home, node, MemberRole::Admin).await?;
+    let c = submit_calls(&mut s, MemberRole::Admin, vec![Call::RevokeMember(RevokeMemberCall { member })]).await?;
+    println!("member {member} revoked at height {} (transaction {})", c.height, c.tx_id);
+    Ok(())
+}
+
+/// `custos gov propose`: as the home's admin; prints the proposal id.
+pub async fn propose(home: &Path, node: Option<&str>, action: GovAction) -> Result<()> {
+    let mut s = connect(home, node, MemberRole::Admin).await?;
+    let (next, _) = read_value::<u64>(&mut s, custos_contracts::governance::NEXT_PROPOSAL_KEY.to_vec(), None).await?;
+    let name = action.name();
+    let c = submit_calls(&mut s, MemberRole::Admin, vec![Call::Propose(ProposeCall { action })]).await?;
+    // The id is the counter before the commit, unless another proposal got in first.
+    let mut id = next.unwrap_or(0);
+    while let (Some(p), _) = read_value::<Proposal>(&mut s, custos_contracts::governance::proposal_key(id), None).await? {
+        if p.opened_at == c.height && p.action.name() == name && p.proposer == s.profile.agency {
+            println!("proposal {id} ({name}) opened at height {}; status {:?}", c.height, p.status);
+            return Ok(());
+        }
+        id += 1;
+    }
+    println!("{name} proposed at height {} (transaction {})", c.height, c.tx_id);
+    Ok(())
+}
+
+/// `custos gov vote ID --approve|--reject`: as the home's admin.
+pub async fn vote(home: &Path, node: Option<&str>, proposal: u64, approve: bool) -> Result<()> {
+    let mut s = connect(home, node, MemberRole::Admin).await?;
+    let c = submit_calls(&mut s, MemberRole::Admin, vec![Call::Vote(VoteCall { proposal, approve })]).await?;
+    let (p, _) = read_value::<Proposal>(&mut s, custos_contracts::governance::proposal_key(proposal), None).await?;
+    let status = p.map(|p| p.status);
+    println!(
+        "{} proposal {proposal} at height {}; status now {}",
+        if approve { "approved" } else { "rejected" },
+        c.height,
+        match status {
+            Some(ProposalStatus::Open) => "open".to_string(),
+            Some(ProposalStatus::Approved(h)) => format!("approved and carried out at height {h}"),
+            Some(ProposalStatus::Rejected(h)) => format!("rejected at height {h}"),
+            None => "unknown".to_string(),
+        }
+    );
+    Ok(())
+}
+
+/// `custos gov show ID`.
+pub async fn show_proposal(home: &Path, node: Option<&str>, proposal: u64) -> Result<bool> {
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let (p, h) = read_value::<Proposal>(&mut s, custos_contracts::governance::proposal_key(proposal), None).await?;
+    let Some(p) = p else {
+        println!("no proposal {proposal} at height {h} (proven absent)");
+        return Ok(false);
+    };
+    println!("proposal {} ({}) by {}, opened at height {}, votes until {}", p.id, p.action.name(), p.proposer, p.opened_at, p.expires_at);
+    println!("  approvals  {}", p.approvals.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "));
+    println!("  rejections {}", p.rejections.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "));
+    println!("  status     {:?} (read at height {h}, verified)", p.status);
+    Ok(true)
+}

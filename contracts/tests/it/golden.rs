@@ -1,0 +1,257 @@
+//! Golden vectors: the SCALE encoding of every call, every governance action and the main
+//! stored records, from fixed inputs. They freeze the wire and storage format: a change here
+//! is a breaking change of the protocol and must be deliberate (a new index, never a reused one).
+
+use core::fmt::Debug;
+
+use parity_scale_codec::{Decode, Encode};
+
+use custos_contracts::call::{
+    AnchorCall, BusinessDates, Call, Date, DocType, ProposeCall, ReceiptCall, RegisterMemberCall, RevokeMemberCall,
+    SubjectKind, VoteCall,
+};
+use custos_contracts::documents::AnchorRecord;
+use custos_contracts::governance::{ChainParams, DeadlineParams, GovAction, HolidayYear, Threshold};
+use custos_contracts::runtime::{CallError, TxOutcome};
+use custos_contracts::workflow::{CaseRecord, CaseState, TerminationReason, WorkflowError};
+use custos_primitives::crypto::Hash;
+use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, CaseRef, CertFingerprint, DocHash, NodeId, TxId};
+
+fn agency(s: &str) -> AgencyId {
+    AgencyId::new(s).unwrap()
+}
+
+fn d(s: &str) -> Date {
+    Date::parse(s).unwrap()
+}
+
+/// Checks that `value` encodes to `hex` and that `hex` decodes to `value`.
+fn golden<T: Encode + Decode + PartialEq + Debug>(name: &str, value: &T, hex: &str) {
+    let encoded = hex::encode(value.encode());
+    assert_eq!(encoded, hex, "the encoding of {name} changed:\n{encoded}");
+    let bytes = hex::decode(hex).unwrap();
+    let mut input = bytes.as_slice();
+    let decoded = T::decode(&mut input).unwrap();
+    assert!(input.is_empty(), "{name}: trailing bytes");
+    assert_eq!(&decoded, value, "{name} does not decode back");
+}
+
+fn anchor_call() -> AnchorCall {
+    AnchorCall {
+        doc_hash: DocHash(Hash([0x11; 32])),
+        doc_type: DocType::new("JUDGMENT").unwrap(),
+        case_ref: CaseRef(Hash([0x22; 32])),
+        recipients: vec![agency("justice")].try_into().unwrap(),
+        copies: vec![agency("procuratorate"), agency("police")].try_into().unwrap(),
+        dates: BusinessDates {
+            effective: Some(d("2026-06-01")),
+            received: None,
+            period_start: Some(d("2026-06-01")),
+            period_end: Some(d("2027-05-31")),
+        },
+        subject_kind: Some(SubjectKind::Probation),
+        eseal_ref: Some(Hash([0x33; 32])),
+    }
+}
+
+/// One value of every call, in index order.
+fn calls() -> Vec<(&'static str, Call)> {
+    vec![
+        (
+            "RegisterMember",
+            Call::RegisterMember(RegisterMemberCall { certificate: vec![0x30, 0x03, 1, 2, 3].try_into().unwrap() }),
+        ),
+        ("Anchor", Call::Anchor(anchor_call())),
+        ("Receipt", Call::Receipt(ReceiptCall { doc_hash: DocHash(Hash([0x11; 32])) })),
+        ("RevokeMember", Call::RevokeMember(RevokeMemberCall { member: CertFingerprint(Hash([0x44; 32])) })),
+        ("Propose", Call::Propose(ProposeCall { action: GovAction::SetCaseKeyVersion(2) })),
+        ("Vote", Call::Vote(VoteCall { proposal: 7, approve: true })),
+    ]
+}
+
+/// One value of every governance action, in index order.
+fn actions() -> Vec<(&'static str, GovAction)> {
+    let node = NodeId(Hash([0x55; 32]));
+    vec![
+        (
+            "AddAgency",
+            GovAction::AddAgency {
+                id: agency("justice-2"),
+                role: AgencyRole::Justice,
+                level: AgencyLevel::County,
+                area_code: *b"230102",
+                ca_cert: vec![0x30, 0x02, 0xCA, 0xFE].try_into().unwrap(),
+            },
+        ),
+        ("RemoveAgency", GovAction::RemoveAgency { id: agency("prison") }),
+        (
+            "AddNode",
+            GovAction::AddNode {
+                certificate: vec![0x30, 0x01, 0x00].try_into().unwrap(),
+                p2p_key: [0x66; 32],
+                power: 1,
+            },
+        ),
+        ("RemoveNode", GovAction::RemoveNode { node }),
+        ("SetValidatorPower", GovAction::SetValidatorPower { node, power: 3 }),
+        (
+            "RotateNodeKey",
+            GovAction::RotateNodeKey {
+                node,
+                certificate: vec![0x30, 0x01, 0x01].try_into().unwrap(),
+                p2p_key: [0x77; 32],
+            },
+        ),
+        ("SetDeadlines", GovAction::SetDeadlines(DeadlineParams::default())),
+        (
+            "SetHolidays",
+            GovAction::SetHolidays(HolidayYear {
+                year: 2026,
+                holidays: vec![d("2026-10-01"), d("2026-10-02")].try_into().unwrap(),
+                workdays: vec![d("2026-10-10")].try_into().unwrap(),
+            }),
+        ),
+        ("SetCaseKeyVersion", GovAction::SetCaseKeyVersion(2)),
+        (
+            "SetChainParams",
+            GovAction::SetChainParams(ChainParams { threshold: Threshold::AtLeast(4), ..ChainParams::default() }),
+        ),
+    ]
+}
+
+fn anchor_record() -> AnchorRecord {
+    let a = anchor_call();
+    AnchorRecord {
+        doc_hash: a.doc_hash,
+        doc_type: a.doc_type,
+        case_ref: a.case_ref,
+        issuer: agency("court"),
+        signer: CertFingerprint(Hash([0x44; 32])),
+        recipients: a.recipients.to_vec(),
+        copies: a.copies.to_vec(),
+        dates: a.dates,
+        subject_kind: a.subject_kind,
+        eseal_ref: a.eseal_ref,
+        case_state: Some(CaseState::Decided),
+        height: 42,
+        time_ms: 1_780_279_200_000,
+        tx_id: TxId(Hash([0x88; 32])),
+    }
+}
+
+fn case_record() -> CaseRecord {
+    CaseRecord {
+        case_ref: CaseRef(Hash([0x22; 32])),
+        kind: Some(SubjectKind::TempOutsidePrison),
+        state: CaseState::Terminated(TerminationReason::Committed),
+        commissioned_by: None,
+        deciding_body: Some(agency("prison")),
+        cca: Some(agency("justice")),
+        decision_effective: Some(d("2026-06-01")),
+        correction_end: Some(d("2027-12-31")),
+        handed_over: true,
+        events: 11,
+        opened_at: 3,
+        updated_at: 14,
+    }
+}
+
+fn failed_outcome() -> TxOutcome {
+    TxOutcome {
+        height: 9,
+        index: 1,
+        result: Err(CallError::Workflow(WorkflowError::WrongIssuer {
+            doc_type: DocType::new("JUDGMENT").unwrap(),
+            found: AgencyRole::Police,
+            expected: vec![AgencyRole::Court],
+        })),
+    }
+}
+
+const CALLS: [&str; 6] = [
+    // RegisterMember
+    "00143003010203",
+    // Anchor
+    concat!(
+        "011111111111111111111111111111111111111111111111111111111111111111204a5544474d454e54222222222222",
+        "2222222222222222222222222222222222222222222222222222041c6a757374696365083470726f63757261746f7261",
+        "746518706f6c696365017d50000000017d50000001e95100000101013333333333333333333333333333333333333333",
+        "333333333333333333333333",
+    ),
+    // Receipt
+    "021111111111111111111111111111111111111111111111111111111111111111",
+    // RevokeMember
+    "034444444444444444444444444444444444444444444444444444444444444444",
+    // Propose
+    "040802000000",
+    // Vote
+    "05070000000000000001",
+];
+const ACTIONS: [&str; 10] = [
+    // AddAgency
+    "00246a7573746963652d320402323330313032103002cafe",
+    // RemoveAgency
+    "0118707269736f6e",
+    // AddNode
+    "020c30010066666666666666666666666666666666666666666666666666666666666666660100000000000000",
+    // RemoveNode
+    "035555555555555555555555555555555555555555555555555555555555555555",
+    // SetValidatorPower
+    "0455555555555555555555555555555555555555555555555555555555555555550300000000000000",
+    // RotateNodeKey
+    concat!(
+        "0555555555555555555555555555555555555555555555555555555555555555550c3001017777777777777777777777",
+        "777777777777777777777777777777777777777777",
+    ),
+    // SetDeadlines
+    concat!(
+        "06050000000a000000050000000a0000000a0000000a00000005000000300000001e0000001e0000001e000000030000",
+        "000000000003000000030000000300000007000000",
+    ),
+    // SetHolidays
+    "07ea0708f7500000f85000000400510000",
+    // SetCaseKeyVersion
+    "0802000000",
+    // SetChainParams
+    "090104000000803a090000000000010000004a040000ba0f0000",
+];
+const ANCHOR_RECORD: &str = concat!(
+    "1111111111111111111111111111111111111111111111111111111111111111204a5544474d454e5422222222222222",
+    "2222222222222222222222222222222222222222222222222214636f7572744444444444444444444444444444444444",
+    "444444444444444444444444444444041c6a757374696365083470726f63757261746f7261746518706f6c696365017d",
+    "50000000017d50000001e951000001010133333333333333333333333333333333333333333333333333333333333333",
+    "3301032a0000000000000000c9e8809e0100008888888888888888888888888888888888888888888888888888888888",
+    "888888",
+);
+const CASE_RECORD: &str = concat!(
+    "222222222222222222222222222222222222222222222222222222222222222201040a01000118707269736f6e011c6a",
+    "757374696365017d50000001bf520000010b00000003000000000000000e00000000000000",
+);
+const FAILED_OUTCOME: &str = "090000000000000001000000010202204a5544474d454e54020400";
+
+#[test]
+fn every_call_variant_has_a_frozen_encoding() {
+    let calls = calls();
+    assert_eq!(calls.len(), CALLS.len());
+    for (i, ((name, call), hex)) in calls.iter().zip(CALLS).enumerate() {
+        assert_eq!(call.encode()[0] as usize, i, "{name} keeps index {i}");
+        golden(name, call, hex);
+    }
+}
+
+#[test]
+fn every_governance_action_has_a_frozen_encoding() {
+    let actions = actions();
+    assert_eq!(actions.len(), ACTIONS.len());
+    for (i, ((name, action), hex)) in actions.iter().zip(ACTIONS).enumerate() {
+        assert_eq!(action.encode()[0] as usize, i, "{name} keeps index {i}");
+        golden(name, action, hex);
+    }
+}
+
+#[test]
+fn stored_records_have_a_frozen_encoding() {
+    golden("AnchorRecord", &anchor_record(), ANCHOR_RECORD);
+    golden("CaseRecord", &case_record(), CASE_RECORD);
+    golden("TxOutcome with an error", &failed_outcome(), FAILED_OUTCOME);
+}
