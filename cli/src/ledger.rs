@@ -1,4 +1,4 @@
-//! Commands that talk to a node: `status`, `anchor`, `verify`.
+//! Commands that talk to a node: `status`, `anchor`, `verify`, `prove`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,8 +9,12 @@ use parity_scale_codec::Encode;
 use serde::{Deserialize, Serialize};
 
 use custos_api::pb::ledger_client::LedgerClient;
-use custos_api::pb::{GetAccountRequest, GetAnchorRequest, StatusRequest, SubmitTxRequest, SubscribeRequest};
+use custos_api::pb::{
+    GetAccountRequest, GetAnchorRequest, GetStateProofRequest, StatusRequest, SubmitTxRequest, SubscribeRequest,
+};
 use custos_contracts::call::{AnchorCall, BusinessDates, Call, DocType, RegisterMemberCall, SubjectKind};
+use custos_contracts::documents::{AnchorRecord, ReceiptRecord};
+use custos_contracts::state::{self, CheckedAnswer, StateError, StateQuestion};
 use custos_primitives::crypto::{AnySuite, Hash};
 use custos_primitives::types::{AgencyId, CaseRef, DocHash, DocHasher, MemberRole, Salt, UnsignedTransaction};
 use custos_testnet::consortium;
@@ -355,4 +359,100 @@ pub async fn verify(home: &Path, node: Option<&str>, file: &Path, receipt: Optio
         println!("NOT ANCHORED: {} (hash {}) is not on the ledger", file.display(), view.doc_hash);
     }
     Ok(a.found)
+}
+
+#[derive(Serialize)]
+struct ProveView {
+    question: &'static str,
+    doc_hash: String,
+    agency: Option<String>,
+    key_hex: String,
+    included: bool,
+    height: u64,
+    state_root: String,
+    block: String,
+    value_bytes: Option<usize>,
+    detail: Option<String>,
+}
+
+/// What `custos prove` found: the node answered and the proof verified (`Ok`), or the proof
+/// (or the header sent with it) did not check (`Err`: exit 1).
+pub type ProveOutcome = std::result::Result<CheckedAnswer, StateError>;
+
+/// `custos prove anchor|receipt`: asks the node for a state proof of the question's key at
+/// `height` (default: latest), checks it against the returned header's state root, and prints
+/// INCLUDED or ABSENT. The header's commit certificate is not checked here.
+pub async fn prove(
+    home: &Path,
+    node: Option<&str>,
+    question: &StateQuestion,
+    height: Option<u64>,
+    json: bool,
+) -> Result<ProveOutcome> {
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let key = question.key();
+    let resp = s
+        .client
+        .get_state_proof(GetStateProofRequest { key: key.clone(), height })
+        .await
+        .map_err(|e| status_err(&s.addr, e))?
+        .into_inner();
+    let checked = match state::check_answer(&s.suite, &key, height, &resp.header, resp.value.as_deref(), &resp.proof) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    if checked.height != resp.height {
+        return Ok(Err(StateError::WrongHeight { asked: resp.height, header: checked.height }));
+    }
+    let (name, doc, agency) = match question {
+        StateQuestion::Anchor(doc) => ("anchor", doc, None),
+        StateQuestion::Receipt { doc, agency } => ("receipt", doc, Some(agency.to_string())),
+    };
+    let detail = checked.value.as_deref().map(|v| describe_value(question, v));
+    let view = ProveView {
+        question: name,
+        doc_hash: doc.to_string(),
+        agency,
+        key_hex: hex::encode(&key),
+        included: checked.included(),
+        height: checked.height,
+        state_root: checked.state_root.to_hex(),
+        block: checked.block.to_string(),
+        value_bytes: checked.value.as_ref().map(Vec::len),
+        detail,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        let what = match &view.agency {
+            None => format!("anchor of document {}", view.doc_hash),
+            Some(a) => format!("receipt from {a} for document {}", view.doc_hash),
+        };
+        if view.included {
+            println!("INCLUDED at height {}: {what}", view.height);
+        } else {
+            println!("ABSENT at height {}: {what}", view.height);
+        }
+        println!("  state root  {}", view.state_root);
+        println!("  block       {}", view.block);
+        if let Some(d) = &view.detail {
+            println!("  record      {d}");
+        }
+        println!("  proof       verified against the header's state root (commit certificate not checked)");
+    }
+    Ok(Ok(checked))
+}
+
+/// A one-line summary of a proven record.
+fn describe_value(question: &StateQuestion, v: &[u8]) -> String {
+    const MAX: usize = 64 * 1024;
+    let decoded = match question {
+        StateQuestion::Anchor(_) => custos_primitives::codec::decode_exact::<AnchorRecord>("anchor record", v, MAX)
+            .map(|r| format!("anchored by {} ({}) at height {}, tx {}", r.issuer, r.doc_type, r.height, r.tx_id)),
+        StateQuestion::Receipt { .. } => {
+            custos_primitives::codec::decode_exact::<ReceiptRecord>("receipt record", v, MAX)
+                .map(|r| format!("received by {} at height {}, tx {}", r.agency, r.height, r.tx_id))
+        }
+    };
+    decoded.unwrap_or_else(|e| format!("{} bytes (not decodable: {e})", v.len()))
 }

@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use custos_contracts::call::{BusinessDates, Date, SubjectKind};
 use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, Hash, SuiteId};
 use custos_contracts::governance::GovAction;
-use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, MemberRole, NodeId};
+use custos_contracts::state::StateQuestion;
+use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, DocHash, MemberRole, NodeId};
 use custos_primitives::x509::{self, CertParams, Certificate};
 use custos_testnet::consortium::{self, ConsortiumSummary, InitOptions};
 use custos_testnet::home::{self, Profile};
@@ -77,6 +78,68 @@ enum Command {
     /// Governance: k-of-n agency approval of registry and parameter changes (as the admin).
     #[command(subcommand)]
     Gov(GovCommand),
+    /// Prove from the authenticated state that an anchor exists, or that a receipt does not,
+    /// at a height: the proof is checked locally against the block header's state root.
+    #[command(subcommand, long_about = PROVE_ABOUT)]
+    Prove(ProveCommand),
+}
+
+const PROVE_ABOUT: &str = "Prove from the authenticated state (a Jellyfish Merkle tree whose root \
+    is in every block header) whether a key is in the ledger state at a height.\n\n\
+    The node returns the block header of that height, the key's value if any, and a Merkle \
+    proof. This command verifies the proof locally against the header's state root and checks \
+    the header is of the height asked for, then prints INCLUDED (the key holds that value) or \
+    ABSENT (the key holds nothing: an exclusion proof) with the height and the root. Both are \
+    proven answers and exit 0; a proof or header that does not check exits 1; a node that \
+    cannot be reached or a height not committed exits 2.\n\n\
+    What is NOT checked here: the header's commit certificate (that validators signed that \
+    header). Until certificate checking lands, the answer is as trustworthy as the header the \
+    node sent: compare the printed state root or block id with another agency's node, or with \
+    `custos status` on a node you run.";
+
+#[derive(Subcommand, Debug)]
+enum ProveCommand {
+    /// Prove that the anchor of DOC_HASH exists (INCLUDED) or does not (ABSENT) at a height.
+    #[command(long_about = "Prove that the anchor of DOC_HASH exists (INCLUDED) or does not (ABSENT) at \
+        a height, from the state key `doc/<DOC_HASH>`. DOC_HASH is the document's salted hash \
+        as printed by `custos anchor` (64 hex digits). Verifies against the header's state root; \
+        the header's commit certificate is not checked (see `custos prove --help`).")]
+    Anchor(ProveAnchorArgs),
+    /// Prove that agency A has (INCLUDED) or has not (ABSENT) given a delivery receipt for
+    /// DOC_HASH at a height.
+    #[command(long_about = "Prove that agency A has (INCLUDED) or has not (ABSENT) given a delivery \
+        receipt (送达回执) for DOC_HASH at a height, from the state key \
+        `receipt/<DOC_HASH>/<A>`. ABSENT is an exclusion proof: no receipt from A for this \
+        document existed in the state at that height. Verifies against the header's state root; \
+        the header's commit certificate is not checked (see `custos prove --help`).")]
+    Receipt(ProveReceiptArgs),
+}
+
+#[derive(Args, Debug)]
+struct ProveAnchorArgs {
+    /// The document hash (64 hex digits), as printed by `custos anchor`.
+    #[arg(value_name = "DOC_HASH")]
+    doc_hash: String,
+    /// The height to prove at; default: the node's last committed height.
+    #[arg(long, value_name = "H")]
+    height: Option<u64>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args, Debug)]
+struct ProveReceiptArgs {
+    /// The document hash (64 hex digits), as printed by `custos anchor`.
+    #[arg(value_name = "DOC_HASH")]
+    doc_hash: String,
+    /// The agency whose receipt is asked about, e.g. `justice`.
+    #[arg(long, value_name = "A")]
+    agency: String,
+    /// The height to prove at; default: the node's last committed height.
+    #[arg(long, value_name = "H")]
+    height: Option<u64>,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -541,6 +604,23 @@ fn run(cli: Cli) -> Result<()> {
             ))?;
             if found { Ok(()) } else { Err(VerificationFailed(format!("{} is not anchored", a.file.display())).into()) }
         }
+        Command::Prove(p) => {
+            let home = need_home(cli.home.as_deref())?;
+            let (question, height, node) = match p {
+                ProveCommand::Anchor(a) => (StateQuestion::Anchor(parse_doc_hash(&a.doc_hash)?), a.height, a.node),
+                ProveCommand::Receipt(a) => {
+                    let agency = AgencyId::new(a.agency.trim()).map_err(|e| anyhow!("--agency: {e}"))?;
+                    (StateQuestion::Receipt { doc: parse_doc_hash(&a.doc_hash)?, agency }, a.height, a.node)
+                }
+            };
+            if height == Some(0) {
+                bail!("--height 0 is the empty state before the first block; heights start at 1");
+            }
+            match runtime()?.block_on(ledger::prove(home, node.node.as_deref(), &question, height, node.json))? {
+                Ok(_) => Ok(()),
+                Err(e) => Err(VerificationFailed(format!("the node's answer does not check: {e}")).into()),
+            }
+        }
         Command::Receipt(a) => {
             let home = need_home(cli.home.as_deref())?;
             runtime()?.block_on(cases::receipt(home, a.node.node.as_deref(), &a.doc, a.node.json))
@@ -929,4 +1009,8 @@ fn whoami(home_dir: Option<&Path>, a: WhoamiArgs) -> Result<()> {
         println!("  {:<8} {}  {}  (until {})", i.role.to_string(), i.fingerprint, i.subject, i.not_after);
     }
     Ok(())
+}
+
+fn parse_doc_hash(s: &str) -> Result<DocHash> {
+    Hash::from_hex(s).map(DocHash).map_err(|e| anyhow!("DOC_HASH: {e}"))
 }

@@ -349,6 +349,8 @@ pub fn tally(p: &mut Proposal, agency: &AgencyId, approve: bool, active: u32, th
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn agency(s: &str) -> AgencyId {

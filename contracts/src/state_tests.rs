@@ -202,9 +202,7 @@ fn untrusted_proof_bytes_are_bounded() {
     let mut over = vec![1u8];
     over.extend_from_slice(&leaf.encode());
     over.extend(parity_scale_codec::Compact(MAX_PROOF_SIBLINGS + 1).encode());
-    for _ in 0..=MAX_PROOF_SIBLINGS {
-        over.push(0);
-    }
+    over.extend(std::iter::repeat_n(0u8, MAX_PROOF_SIBLINGS as usize + 1));
     assert!(matches!(StateProof::decode_untrusted(&over), Err(StateError::Decode(_))));
     // A huge announced length with no data.
     let mut liar = vec![0u8];

@@ -822,6 +822,8 @@ fn check_dates(doc: &Document<'_>, needs: &[DateField], params: &ChainParams) ->
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use proptest::prelude::*;
 
     use super::*;

@@ -20,9 +20,9 @@ use custos_api::pb::{
 use custos_consensus::block::Block;
 use custos_contracts::runtime::{Runtime, TxError};
 use custos_contracts::state;
-use parity_scale_codec::Encode;
 use custos_primitives::genesis::ValidatedGenesis;
 use custos_primitives::types::{CertFingerprint, DocHash, NodeId, TxId};
+use parity_scale_codec::Encode;
 
 use crate::app::{Shared, StoreState};
 use crate::mempool::MempoolError;
@@ -286,12 +286,7 @@ impl Ledger for LedgerService {
             let header = Block::decode_untrusted(&block).map_err(|e| Status::internal(e.to_string()))?.header;
             let (value, proof) = state::prove(shared.runtime.suite(), &**store, &key, height)
                 .map_err(|e| Status::internal(e.to_string()))?;
-            Ok(Response::new(GetStateProofResponse {
-                height,
-                header: header.encode(),
-                value,
-                proof: proof.encode(),
-            }))
+            Ok(Response::new(GetStateProofResponse { height, header: header.encode(), value, proof: proof.encode() }))
         })
         .await
         .map_err(|e| Status::internal(format!("proof task failed: {e}")))?

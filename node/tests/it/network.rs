@@ -10,10 +10,15 @@ use parity_scale_codec::Encode;
 use tonic::transport::Channel;
 
 use custos_api::pb::ledger_client::LedgerClient;
-use custos_api::pb::{GetAccountRequest, GetAnchorRequest, GetBlockRequest, StatusRequest, SubmitTxRequest};
+use custos_api::pb::{
+    GetAccountRequest, GetAnchorRequest, GetBlockRequest, GetStateProofRequest, StatusRequest, SubmitTxRequest,
+};
 use custos_contracts::call::{AnchorCall, Call, DocType, RegisterMemberCall};
+use custos_contracts::state::{self, StateQuestion};
 use custos_primitives::crypto::{AnySuite, SigningKey, Suite, SuiteId};
-use custos_primitives::types::{CaseRef, CertFingerprint, ChainId, DocHash, MemberRole, Salt, UnsignedTransaction};
+use custos_primitives::types::{
+    AgencyId, CaseRef, CertFingerprint, ChainId, DocHash, MemberRole, Salt, UnsignedTransaction,
+};
 use custos_testnet::consortium::{self, AGENCIES, InitOptions};
 use custos_testnet::home::Profile;
 use custos_testnet::net::{self, NodeProcess};
@@ -247,6 +252,40 @@ async fn anchors_everywhere(suite: SuiteId, base_port: u16, n: u64) {
     for c in clients.iter_mut().skip(1) {
         assert_eq!(block_hashes(c, tip).await, reference, "nodes disagree on a block");
     }
+    // Authenticated state: every node proves the anchors present and a receipt absent at the
+    // tip, and the last anchor absent at height 1 (registrations only), each verified against
+    // the header it sent.
+    let agency = AgencyId::new(AGENCIES[1].id).unwrap();
+    let (first, last) = (docs[0], docs[docs.len() - 1]);
+    for c in clients.iter_mut() {
+        for d in [first, last] {
+            let a = prove(c, &net.suite, &StateQuestion::Anchor(d), Some(tip)).await;
+            assert!(a.included() && a.height == tip, "anchor {d} not proven at {tip}");
+        }
+        let r = prove(c, &net.suite, &StateQuestion::Receipt { doc: first, agency: agency.clone() }, Some(tip)).await;
+        assert!(!r.included(), "a receipt that was never given is proven present");
+        let old = prove(c, &net.suite, &StateQuestion::Anchor(last), Some(1)).await;
+        assert!(!old.included() && old.height == 1);
+        let latest = prove(c, &net.suite, &StateQuestion::Anchor(first), None).await;
+        assert!(latest.included() && latest.height >= tip);
+        let future =
+            GetStateProofRequest { key: state::StateQuestion::Anchor(first).key(), height: Some(tip + 1_000_000) };
+        assert_eq!(c.get_state_proof(future).await.unwrap_err().code(), tonic::Code::NotFound);
+    }
+}
+
+/// Asks a node for a state proof and checks it against the header it returns.
+async fn prove(
+    c: &mut LedgerClient<Channel>,
+    suite: &AnySuite,
+    q: &StateQuestion,
+    height: Option<u64>,
+) -> state::CheckedAnswer {
+    let key = q.key();
+    let r = c.get_state_proof(GetStateProofRequest { key: key.clone(), height }).await.unwrap().into_inner();
+    let checked = state::check_answer(suite, &key, height, &r.header, r.value.as_deref(), &r.proof).unwrap();
+    assert_eq!(checked.height, r.height);
+    checked
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
