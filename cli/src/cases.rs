@@ -75,7 +75,9 @@ pub async fn submit_calls(s: &mut Session, role: MemberRole, calls: Vec<Call>) -
             let left = Duration::from_secs(60).saturating_sub(started.elapsed());
             let next = tokio::time::timeout(left, commits.message())
                 .await
-                .map_err(|_| anyhow!("{name} not committed within 60 s; transaction {} may still commit", hex::encode(&id)))?
+                .map_err(|_| {
+                    anyhow!("{name} not committed within 60 s; transaction {} may still commit", hex::encode(&id))
+                })?
                 .map_err(|e| status_err(&s.addr, e))?
                 .ok_or_else(|| anyhow!("the node closed the commit stream"))?;
             if let Some(t) = next.txs.iter().find(|t| t.tx_id == id) {
@@ -117,7 +119,8 @@ pub fn doc_hash_arg(arg: &str) -> Result<DocHash> {
         let receipt = format!("{arg}.anchor.json");
         let text = std::fs::read_to_string(&receipt)
             .with_context(|| format!("{arg} is a file but {receipt} (written by `custos anchor`) is unreadable"))?;
-        let r: AnchorReceipt = serde_json::from_str(&text).with_context(|| format!("{receipt} is not an anchor receipt"))?;
+        let r: AnchorReceipt =
+            serde_json::from_str(&text).with_context(|| format!("{receipt} is not an anchor receipt"))?;
         r.doc_hash
     } else {
         arg.to_string()
@@ -135,7 +138,10 @@ pub async fn receipt(home: &Path, node: Option<&str>, doc: &str, json: bool) -> 
     if json {
         println!("{}", serde_json::json!({ "doc_hash": doc_hash.to_string(), "tx_id": c.tx_id, "height": c.height }));
     } else {
-        println!("receipt of {doc_hash} by {} committed at height {} (transaction {})", s.profile.agency, c.height, c.tx_id);
+        println!(
+            "receipt of {doc_hash} by {} committed at height {} (transaction {})",
+            s.profile.agency, c.height, c.tx_id
+        );
     }
     Ok(())
 }
@@ -260,15 +266,7 @@ pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u6
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        println!(
-            "{:>2}. h{:<5} {:<17} by {:<13} {} → {}",
-            st.n + 1,
-            st.height,
-            st.doc_type,
-            st.issuer,
-            st.from,
-            st.to
-        );
+        println!("{:>2}. h{:<5} {:<17} by {:<13} {} → {}", st.n + 1, st.height, st.doc_type, st.issuer, st.from, st.to);
         let mut dates = Vec::new();
         if let Some(e) = &st.effective {
             dates.push(format!("effective {e}"));
@@ -317,7 +315,9 @@ pub async fn propose(home: &Path, node: Option<&str>, action: GovAction) -> Resu
     let c = submit_calls(&mut s, MemberRole::Admin, vec![Call::Propose(ProposeCall { action })]).await?;
     // The id is the counter before the commit, unless another proposal got in first.
     let mut id = next.unwrap_or(0);
-    while let (Some(p), _) = read_value::<Proposal>(&mut s, custos_contracts::governance::proposal_key(id), None).await? {
+    while let (Some(p), _) =
+        read_value::<Proposal>(&mut s, custos_contracts::governance::proposal_key(id), None).await?
+    {
         if p.opened_at == c.height && p.action.name() == name && p.proposer == s.profile.agency {
             println!("proposal {id} ({name}) opened at height {}; status {:?}", c.height, p.status);
             return Ok(());
@@ -356,7 +356,14 @@ pub async fn show_proposal(home: &Path, node: Option<&str>, proposal: u64) -> Re
         println!("no proposal {proposal} at height {h} (proven absent)");
         return Ok(false);
     };
-    println!("proposal {} ({}) by {}, opened at height {}, votes until {}", p.id, p.action.name(), p.proposer, p.opened_at, p.expires_at);
+    println!(
+        "proposal {} ({}) by {}, opened at height {}, votes until {}",
+        p.id,
+        p.action.name(),
+        p.proposer,
+        p.opened_at,
+        p.expires_at
+    );
     println!("  approvals  {}", p.approvals.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "));
     println!("  rejections {}", p.rejections.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "));
     println!("  status     {:?} (read at height {h}, verified)", p.status);

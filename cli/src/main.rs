@@ -11,9 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use custos_contracts::call::{BusinessDates, Date, SubjectKind};
-use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, Hash, SuiteId};
 use custos_contracts::governance::GovAction;
 use custos_contracts::state::StateQuestion;
+use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, Hash, SuiteId};
 use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, DocHash, MemberRole, NodeId};
 use custos_primitives::x509::{self, CertParams, Certificate};
 use custos_testnet::consortium::{self, ConsortiumSummary, InitOptions};
@@ -276,7 +276,9 @@ fn proposal_of(p: ProposeCommand) -> Result<(GovAction, NodeArgs)> {
         ProposeCommand::SetValidatorPower { node_id, power, node } => {
             (GovAction::SetValidatorPower { node: parse_node_id(&node_id)?, power }, node)
         }
-        ProposeCommand::RemoveNode { node_id, node } => (GovAction::RemoveNode { node: parse_node_id(&node_id)? }, node),
+        ProposeCommand::RemoveNode { node_id, node } => {
+            (GovAction::RemoveNode { node: parse_node_id(&node_id)? }, node)
+        }
         ProposeCommand::AddAgency { id, role, level, area_code, ca_cert, node } => {
             let level: AgencyLevel = match level.as_str() {
                 "province" => AgencyLevel::Province,
@@ -290,8 +292,10 @@ fn proposal_of(p: ProposeCommand) -> Result<(GovAction, NodeArgs)> {
                 .ok()
                 .filter(|a: &[u8; 6]| a.iter().all(u8::is_ascii_digit))
                 .ok_or_else(|| anyhow!("the area code must be six digits (GB/T 2260), got {area_code:?}"))?;
-            let pem = std::fs::read_to_string(&ca_cert).with_context(|| format!("cannot read {}", ca_cert.display()))?;
-            let cert = Certificate::from_pem(&pem).with_context(|| format!("{} is not a certificate", ca_cert.display()))?;
+            let pem =
+                std::fs::read_to_string(&ca_cert).with_context(|| format!("cannot read {}", ca_cert.display()))?;
+            let cert =
+                Certificate::from_pem(&pem).with_context(|| format!("{} is not a certificate", ca_cert.display()))?;
             let id = AgencyId::new(&id).map_err(|e| anyhow!("{e}"))?;
             let der = cert.der().to_vec().try_into().map_err(|_| anyhow!("the CA certificate is too large"))?;
             (GovAction::AddAgency { id, role, level, area_code: area, ca_cert: der }, node)

@@ -99,7 +99,11 @@ pub struct AgencyTemplate {
 /// The five agencies of the local testnet (a fictitious district of Harbin, 黑龙江).
 pub const AGENCIES: [AgencyTemplate; 5] = [
     AgencyTemplate {
-        id: "court", role: AgencyRole::Court, name: "哈尔滨市南岗区人民法院", level: AgencyLevel::County, area_code: "230103"
+        id: "court",
+        role: AgencyRole::Court,
+        name: "哈尔滨市南岗区人民法院",
+        level: AgencyLevel::County,
+        area_code: "230103",
     },
     AgencyTemplate {
         id: "procuratorate",
@@ -109,9 +113,19 @@ pub const AGENCIES: [AgencyTemplate; 5] = [
         area_code: "230103",
     },
     AgencyTemplate {
-        id: "police", role: AgencyRole::Police, name: "哈尔滨市公安局南岗分局", level: AgencyLevel::County, area_code: "230103"
+        id: "police",
+        role: AgencyRole::Police,
+        name: "哈尔滨市公安局南岗分局",
+        level: AgencyLevel::County,
+        area_code: "230103",
     },
-    AgencyTemplate { id: "prison", role: AgencyRole::Prison, name: "黑龙江省哈尔滨监狱", level: AgencyLevel::Province, area_code: "230000" },
+    AgencyTemplate {
+        id: "prison",
+        role: AgencyRole::Prison,
+        name: "黑龙江省哈尔滨监狱",
+        level: AgencyLevel::Province,
+        area_code: "230000",
+    },
     AgencyTemplate {
         id: "justice",
         role: AgencyRole::Justice,

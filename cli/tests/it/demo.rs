@@ -75,7 +75,8 @@ fn probation_case_end_to_end_and_no_personal_data_on_the_ledger() {
         ("ANNOUNCE", "justice", "under_supervision"),
         ("RELEASE_CERT", "justice", "released"),
     ];
-    let history: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with(char::is_numeric) && l.contains(" by ")).collect();
+    let history: Vec<&str> =
+        stdout.lines().filter(|l| l.trim_start().starts_with(char::is_numeric) && l.contains(" by ")).collect();
     assert_eq!(history.len(), steps.len(), "case history:\n{}", history.join("\n"));
     for (line, (doc, by, to)) in history.iter().zip(steps) {
         assert!(line.contains(doc) && line.contains(&format!("by {by}")) && line.trim_end().ends_with(to), "{line}");

@@ -37,6 +37,9 @@ pub const NOW_MS: u64 = NOW as u64 * 1000;
 /// The committed state.
 pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// Each transaction's result in a block: its events, or why its call failed.
+pub type Results = Vec<Result<Vec<Event>, CallError>>;
+
 /// The five agencies of the generated consortium, in registry template order.
 pub const AGENCIES: [&str; 5] = ["court", "procuratorate", "police", "prison", "justice"];
 
@@ -316,7 +319,7 @@ impl World {
     }
 
     /// Executes a block; on an envelope refusal returns it and leaves everything as it was.
-    pub fn try_block(&mut self, txs: Vec<Vec<u8>>) -> Result<Vec<Result<Vec<Event>, CallError>>, (usize, TxError)> {
+    pub fn try_block(&mut self, txs: Vec<Vec<u8>>) -> Result<Results, (usize, TxError)> {
         let height = self.height + 1;
         let out = self.runtime.execute_block(&self.state, &self.root, height, self.time_ms, &txs, &|_| false)?;
         assert_eq!(out.outcomes.len(), txs.len(), "every transaction of a valid block has an outcome");
@@ -340,7 +343,7 @@ impl World {
     }
 
     /// Executes a block that must pass the envelope checks; returns each transaction's result.
-    pub fn block(&mut self, txs: Vec<Vec<u8>>) -> Vec<Result<Vec<Event>, CallError>> {
+    pub fn block(&mut self, txs: Vec<Vec<u8>>) -> Results {
         match self.try_block(txs) {
             Ok(r) => r,
             Err((i, e)) => panic!("transaction {i} refused at the envelope: {e}"),

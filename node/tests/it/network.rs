@@ -11,10 +11,12 @@ use tonic::transport::Channel;
 
 use custos_api::pb::ledger_client::LedgerClient;
 use custos_api::pb::{
-    GetAccountRequest, GetAnchorRequest, GetBlockRequest, GetStateProofRequest, StatusRequest, SubmitTxRequest,
+    GetAccountRequest, GetAnchorRequest, GetBlockRequest, GetStateProofRequest, GetTxRequest, StatusRequest,
+    SubmitTxRequest,
 };
-use custos_contracts::call::{AnchorCall, Call, DocType, RegisterMemberCall};
+use custos_contracts::call::{AnchorCall, BusinessDates, Call, Date, DocType, RegisterMemberCall, SubjectKind};
 use custos_contracts::state::{self, StateQuestion};
+use custos_contracts::workflow::{CaseRecord, CaseState, TerminationReason};
 use custos_primitives::crypto::{AnySuite, SigningKey, Suite, SuiteId};
 use custos_primitives::types::{
     AgencyId, CaseRef, CertFingerprint, ChainId, DocHash, MemberRole, Salt, UnsignedTransaction,
@@ -566,4 +568,196 @@ async fn e_bad_transactions_are_refused_with_distinct_errors() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     expect("replay after commit", c.submit_tx(SubmitTxRequest { tx: good }).await, "bad_nonce");
+}
+
+/// One document of a lifecycle: who anchors it (agency index), its type, parties and dates.
+struct Step {
+    by: usize,
+    code: &'static str,
+    to: &'static [&'static str],
+    copy: &'static [&'static str],
+    kind: Option<SubjectKind>,
+    dates: BusinessDates,
+    /// `Some(text)`: the call must fail with an error containing `text`.
+    fails: Option<&'static str>,
+}
+
+fn step(by: usize, code: &'static str, to: &'static [&'static str], copy: &'static [&'static str]) -> Step {
+    Step { by, code, to, copy, kind: None, dates: BusinessDates::default(), fails: None }
+}
+
+/// Signs `call` as clerk `i`, submits it through node `i`, and waits for its outcome.
+async fn run_call(
+    net: &Net,
+    clients: &mut [LedgerClient<Channel>],
+    clerks: &mut [Clerk],
+    i: usize,
+    call: Call,
+) -> Result<(), String> {
+    let tx = clerks[i].tx(&net.chain_id, u64::MAX, call);
+    let id = custos_contracts::runtime::tx_id(&net.suite, &tx);
+    submit(&mut clients[i], tx).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = clients[i].get_tx(GetTxRequest { tx_id: id.0.0.to_vec() }).await.unwrap().into_inner();
+        if r.found {
+            return if r.ok { Ok(()) } else { Err(r.error) };
+        }
+        assert!(Instant::now() < deadline, "transaction {id} not committed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs a case's documents in order, each anchored by the right agency's clerk through its own
+/// node; returns the case reference.
+async fn run_case(
+    net: &Net,
+    clients: &mut [LedgerClient<Channel>],
+    clerks: &mut [Clerk],
+    case_no: &str,
+    steps: Vec<Step>,
+) -> CaseRef {
+    let case_ref = CaseRef::derive(&net.suite, b"test-case-key", case_no);
+    for (n, s) in steps.into_iter().enumerate() {
+        let parties = |l: &[&str]| l.iter().map(|a| a.parse().unwrap()).collect::<Vec<AgencyId>>().try_into().unwrap();
+        let call = Call::Anchor(AnchorCall {
+            doc_hash: DocHash::compute(
+                &net.suite,
+                &Salt([n as u8; 32]),
+                format!("{case_no} {} {n}", s.code).as_bytes(),
+            ),
+            doc_type: DocType::new(s.code).unwrap(),
+            case_ref,
+            recipients: parties(s.to),
+            copies: parties(s.copy),
+            dates: s.dates,
+            subject_kind: s.kind,
+            eseal_ref: None,
+        });
+        let result = run_call(net, clients, clerks, s.by, call).await;
+        match (s.fails, result) {
+            (None, Ok(())) => {}
+            (None, Err(e)) => panic!("{case_no} step {n} {} by {} failed: {e}", s.code, AGENCIES[s.by].id),
+            (Some(want), Err(e)) => assert!(e.contains(want), "{case_no} step {n} {}: {e}", s.code),
+            (Some(_), Ok(())) => panic!("{case_no} step {n} {} should have been refused", s.code),
+        }
+    }
+    case_ref
+}
+
+/// Case (f): a 缓刑 (probation) case and a 暂予监外执行 (medical parole, prison-approved) case
+/// go through their whole lifecycle on five nodes, each document anchored by the agency the
+/// law names, illegal steps refused on the way; every node then proves the final case state
+/// against its own block header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f_probation_and_medical_parole_lifecycles() {
+    const COURT: usize = 0;
+    const PROC: usize = 1;
+    const POLICE: usize = 2;
+    const PRISON: usize = 3;
+    const JUSTICE: usize = 4;
+    let net = Net::start(SuiteId::Sm, 29100);
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        clients.push(net.client(i).await);
+    }
+    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
+    register_all(&net, &mut clerks, &mut clients).await;
+    let today = Date::from_unix_seconds_cst(now());
+    let d = |days: i32| today.plus_days(days);
+    let effective = |days: i32| BusinessDates { effective: Some(d(days)), ..Default::default() };
+
+    let probation = vec![
+        step(COURT, "ASSESS_REQ", &["justice"], &["procuratorate"]),
+        step(JUSTICE, "ASSESS_OPINION", &["court"], &["procuratorate"]),
+        Step {
+            fails: Some("must be issued by court"),
+            kind: Some(SubjectKind::Probation),
+            dates: BusinessDates {
+                effective: Some(d(-200)),
+                period_start: Some(d(-200)),
+                period_end: Some(d(-5)),
+                received: None,
+            },
+            ..step(POLICE, "JUDGMENT", &["justice"], &[])
+        },
+        Step {
+            kind: Some(SubjectKind::Probation),
+            dates: BusinessDates {
+                effective: Some(d(-200)),
+                period_start: Some(d(-200)),
+                period_end: Some(d(-5)),
+                received: None,
+            },
+            ..step(COURT, "JUDGMENT", &["justice"], &["procuratorate", "police"])
+        },
+        Step { dates: effective(-199), ..step(COURT, "EXEC_NOTICE", &["justice"], &["procuratorate", "police"]) },
+        Step { fails: Some("expected received"), ..step(JUSTICE, "ANNOUNCE", &["procuratorate"], &[]) },
+        Step {
+            dates: BusinessDates { received: Some(d(-195)), ..Default::default() },
+            ..step(JUSTICE, "INTAKE", &["court"], &["procuratorate"])
+        },
+        step(JUSTICE, "ANNOUNCE", &["procuratorate"], &["police"]),
+        step(JUSTICE, "WARNING", &["procuratorate"], &[]),
+        Step {
+            fails: Some("must be issued by procuratorate"),
+            ..step(POLICE, "CORRECTION_OPINION", &["justice"], &[])
+        },
+        step(PROC, "CORRECTION_OPINION", &["justice"], &[]),
+        step(JUSTICE, "CORRECTION_REPLY", &["procuratorate"], &[]),
+        Step { dates: effective(-4), ..step(JUSTICE, "RELEASE_CERT", &["court"], &["procuratorate", "police"]) },
+    ];
+    let medical = vec![
+        step(PRISON, "TEMPOUT_PROPOSAL", &["prison"], &["procuratorate"]),
+        step(PROC, "PROC_OPINION", &["prison"], &[]),
+        step(PRISON, "GUARANTOR_CHECK", &["justice"], &[]),
+        Step {
+            fails: Some("must be issued by prison or police"),
+            kind: Some(SubjectKind::TempOutsidePrison),
+            dates: effective(-60),
+            ..step(COURT, "TEMPOUT_APPROVAL", &["justice"], &[])
+        },
+        Step {
+            kind: Some(SubjectKind::TempOutsidePrison),
+            dates: BusinessDates { effective: Some(d(-60)), period_end: Some(d(400)), ..Default::default() },
+            ..step(PRISON, "TEMPOUT_APPROVAL", &["justice"], &["procuratorate", "police"])
+        },
+        Step {
+            fails: Some("needs the HANDOVER by the prison"),
+            dates: BusinessDates { received: Some(d(-55)), ..Default::default() },
+            ..step(JUSTICE, "INTAKE", &["prison"], &[])
+        },
+        step(PRISON, "HANDOVER", &["justice"], &["procuratorate"]),
+        Step {
+            dates: BusinessDates { received: Some(d(-55)), ..Default::default() },
+            ..step(JUSTICE, "INTAKE", &["prison"], &["procuratorate"])
+        },
+        step(JUSTICE, "ANNOUNCE", &["procuratorate"], &["police"]),
+        step(JUSTICE, "TEMPOUT_REVIEW", &["prison"], &[]),
+        step(JUSTICE, "COMMIT_PROPOSAL", &["prison"], &["procuratorate"]),
+        Step {
+            fails: Some("must be issued by prison"),
+            dates: effective(-2),
+            ..step(COURT, "COMMIT_DECISION", &["justice"], &[])
+        },
+        Step { dates: effective(-2), ..step(PRISON, "COMMIT_DECISION", &["justice", "police"], &["procuratorate"]) },
+        Step { dates: effective(-1), ..step(PRISON, "COMMITTED", &["justice"], &["procuratorate"]) },
+    ];
+    let p = run_case(&net, &mut clients, &mut clerks, "(2026)黑0103刑初501号", probation).await;
+    let m = run_case(&net, &mut clients, &mut clerks, "(2026)黑监外502号", medical).await;
+
+    // Every node proves both final states against its own header.
+    for (i, c) in clients.iter_mut().enumerate() {
+        for (case, want, steps) in
+            [(p, CaseState::Released, 10u32), (m, CaseState::Terminated(TerminationReason::Committed), 11)]
+        {
+            let key = custos_contracts::runtime::case_key(&case);
+            let r =
+                c.get_state_proof(GetStateProofRequest { key: key.clone(), height: None }).await.unwrap().into_inner();
+            let a = state::check_answer(&net.suite, &key, None, &r.header, r.value.as_deref(), &r.proof).unwrap();
+            let rec: CaseRecord = parity_scale_codec::Decode::decode(&mut a.value.as_deref().unwrap()).unwrap();
+            assert_eq!(rec.state, want, "node {i}");
+            assert_eq!(rec.events, steps, "node {i}: documents in the case history");
+        }
+    }
 }
