@@ -85,18 +85,23 @@ pub struct CaseEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, thiserror::Error)]
 pub enum DocumentError {
     /// The document hash is already anchored.
+    #[codec(index = 0)]
     #[error("document {0} is already anchored")]
     AlreadyAnchored(DocHash),
     /// A recipient or copy agency is not an active agency of the registry.
+    #[codec(index = 1)]
     #[error("recipient or copy {0} is not an active agency of the registry")]
     UnknownParty(AgencyId),
     /// The same agency listed twice.
+    #[codec(index = 2)]
     #[error("agency {0} is listed twice among recipients and copies")]
     DuplicateParty(AgencyId),
     /// A receipt for a document that is not anchored.
+    #[codec(index = 3)]
     #[error("document {0} is not anchored")]
     NotAnchored(DocHash),
     /// A receipt from an agency the document was not sent or copied to.
+    #[codec(index = 4)]
     #[error("agency {agency} is neither a recipient nor a copy of document {doc}")]
     NotAddressed {
         /// The document.
@@ -105,6 +110,7 @@ pub enum DocumentError {
         agency: AgencyId,
     },
     /// The agency already acknowledged the document.
+    #[codec(index = 5)]
     #[error("agency {agency} already acknowledged document {doc}")]
     AlreadyReceived {
         /// The document.

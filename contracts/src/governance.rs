@@ -276,9 +276,11 @@ pub struct Proposal {
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, thiserror::Error)]
 pub enum GovernanceError {
     /// No such proposal.
+    #[codec(index = 0)]
     #[error("no proposal {0}")]
     UnknownProposal(u64),
     /// The proposal is decided.
+    #[codec(index = 1)]
     #[error("proposal {id} is already decided ({status:?})")]
     Decided {
         /// Proposal.
@@ -287,6 +289,7 @@ pub enum GovernanceError {
         status: ProposalStatus,
     },
     /// Voting closed.
+    #[codec(index = 2)]
     #[error("proposal {id} expired at height {expires_at}")]
     Expired {
         /// Proposal.
@@ -295,6 +298,7 @@ pub enum GovernanceError {
         expires_at: u64,
     },
     /// The agency has voted already.
+    #[codec(index = 3)]
     #[error("agency {agency} already voted on proposal {id}")]
     AlreadyVoted {
         /// Proposal.
@@ -303,6 +307,7 @@ pub enum GovernanceError {
         agency: AgencyId,
     },
     /// The action cannot be carried out on the current state.
+    #[codec(index = 4)]
     #[error("{action} cannot be carried out: {reason}")]
     Invalid {
         /// Action name.
@@ -331,18 +336,29 @@ pub fn holidays_key(year: u16) -> Vec<u8> {
     [b"param/holidays/".as_slice(), &year.to_be_bytes()].concat()
 }
 
-/// Records a vote and returns the new status, given the number of active agencies.
-pub fn tally(p: &mut Proposal, agency: &AgencyId, approve: bool, active: u32, threshold: Threshold, height: u64) {
+/// Records a vote and decides the proposal once the votes of the `active` agencies (sorted)
+/// reach the threshold or make it unreachable. Votes of agencies removed since they voted are
+/// kept on record but no longer count.
+pub fn tally(
+    p: &mut Proposal,
+    agency: &AgencyId,
+    approve: bool,
+    active: &[AgencyId],
+    threshold: Threshold,
+    height: u64,
+) {
     let list = if approve { &mut p.approvals } else { &mut p.rejections };
     if let Err(pos) = list.binary_search(agency) {
         list.insert(pos, agency.clone());
     }
-    let required = threshold.required(active);
-    let approvals = p.approvals.len() as u32;
-    let rejections = p.rejections.len() as u32;
+    let counted = |votes: &[AgencyId]| votes.iter().filter(|a| active.binary_search(a).is_ok()).count() as u32;
+    let total = active.len() as u32;
+    let required = threshold.required(total);
+    let approvals = counted(&p.approvals);
+    let rejections = counted(&p.rejections);
     if approvals >= required {
         p.status = ProposalStatus::Approved(height);
-    } else if active.saturating_sub(rejections) < required {
+    } else if total.saturating_sub(rejections) < required {
         p.status = ProposalStatus::Rejected(height);
     }
 }
@@ -370,6 +386,25 @@ mod tests {
         }
     }
 
+    fn five() -> Vec<AgencyId> {
+        let mut v: Vec<AgencyId> = ["court", "procuratorate", "police", "prison", "justice"].map(agency).to_vec();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn votes_of_removed_agencies_no_longer_count() {
+        let mut p = proposal();
+        tally(&mut p, &agency("court"), true, &five(), Threshold::Majority, 2);
+        tally(&mut p, &agency("police"), true, &five(), Threshold::Majority, 3);
+        // The police are removed: four agencies remain, three approvals are needed.
+        let four: Vec<AgencyId> = five().into_iter().filter(|a| a.as_str() != "police").collect();
+        tally(&mut p, &agency("prison"), true, &four, Threshold::Majority, 4);
+        assert_eq!(p.status, ProposalStatus::Open, "court and prison count; the removed police do not");
+        tally(&mut p, &agency("justice"), true, &four, Threshold::Majority, 5);
+        assert_eq!(p.status, ProposalStatus::Approved(5));
+    }
+
     #[test]
     fn majority_of_five_needs_three() {
         assert_eq!(Threshold::Majority.required(5), 3);
@@ -377,21 +412,21 @@ mod tests {
         assert_eq!(Threshold::AtLeast(9).required(5), 5);
         assert_eq!(Threshold::AtLeast(0).required(5), 1);
         let mut p = proposal();
-        tally(&mut p, &agency("court"), true, 5, Threshold::Majority, 2);
-        tally(&mut p, &agency("police"), true, 5, Threshold::Majority, 3);
+        tally(&mut p, &agency("court"), true, &five(), Threshold::Majority, 2);
+        tally(&mut p, &agency("police"), true, &five(), Threshold::Majority, 3);
         assert_eq!(p.status, ProposalStatus::Open);
-        tally(&mut p, &agency("prison"), true, 5, Threshold::Majority, 4);
+        tally(&mut p, &agency("prison"), true, &five(), Threshold::Majority, 4);
         assert_eq!(p.status, ProposalStatus::Approved(4));
     }
 
     #[test]
     fn rejected_once_threshold_is_out_of_reach() {
         let mut p = proposal();
-        tally(&mut p, &agency("court"), true, 5, Threshold::Majority, 2);
-        tally(&mut p, &agency("police"), false, 5, Threshold::Majority, 3);
-        tally(&mut p, &agency("prison"), false, 5, Threshold::Majority, 3);
+        tally(&mut p, &agency("court"), true, &five(), Threshold::Majority, 2);
+        tally(&mut p, &agency("police"), false, &five(), Threshold::Majority, 3);
+        tally(&mut p, &agency("prison"), false, &five(), Threshold::Majority, 3);
         assert_eq!(p.status, ProposalStatus::Open, "three of five may still approve");
-        tally(&mut p, &agency("justice"), false, 5, Threshold::Majority, 4);
+        tally(&mut p, &agency("justice"), false, &five(), Threshold::Majority, 4);
         assert_eq!(p.status, ProposalStatus::Rejected(4));
         assert_eq!(p.approvals, vec![agency("court")]);
         assert_eq!(p.rejections.len(), 3);
@@ -400,9 +435,9 @@ mod tests {
     #[test]
     fn an_agency_voting_twice_is_counted_once() {
         let mut p = proposal();
-        tally(&mut p, &agency("court"), true, 5, Threshold::Majority, 2);
-        tally(&mut p, &agency("court"), true, 5, Threshold::Majority, 3);
-        tally(&mut p, &agency("police"), true, 5, Threshold::Majority, 3);
+        tally(&mut p, &agency("court"), true, &five(), Threshold::Majority, 2);
+        tally(&mut p, &agency("court"), true, &five(), Threshold::Majority, 3);
+        tally(&mut p, &agency("police"), true, &five(), Threshold::Majority, 3);
         assert_eq!(p.approvals, vec![agency("court"), agency("police")]);
         assert_eq!(p.status, ProposalStatus::Open);
     }
@@ -410,16 +445,16 @@ mod tests {
     #[test]
     fn unanimity_is_lost_with_the_first_rejection() {
         let mut p = proposal();
-        tally(&mut p, &agency("court"), true, 5, Threshold::AtLeast(5), 2);
+        tally(&mut p, &agency("court"), true, &five(), Threshold::AtLeast(5), 2);
         assert_eq!(p.status, ProposalStatus::Open);
-        tally(&mut p, &agency("prison"), false, 5, Threshold::AtLeast(5), 3);
+        tally(&mut p, &agency("prison"), false, &five(), Threshold::AtLeast(5), 3);
         assert_eq!(p.status, ProposalStatus::Rejected(3));
     }
 
     #[test]
     fn a_single_agency_threshold_is_met_by_the_proposer() {
         let mut p = proposal();
-        tally(&mut p, &agency("court"), true, 5, Threshold::AtLeast(1), 2);
+        tally(&mut p, &agency("court"), true, &five(), Threshold::AtLeast(1), 2);
         assert_eq!(p.status, ProposalStatus::Approved(2));
     }
 

@@ -108,6 +108,7 @@ pub struct Revocation {
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, thiserror::Error)]
 pub enum RegistryError {
     /// The member's role may not make this call.
+    #[codec(index = 0)]
     #[error("a member with role {role} may not call {call}: it needs {needed}")]
     RoleNotAllowed {
         /// The member's role.
@@ -118,12 +119,15 @@ pub enum RegistryError {
         needed: String,
     },
     /// The certificate is already registered.
+    #[codec(index = 1)]
     #[error("member {0} is already registered")]
     AlreadyRegistered(CertFingerprint),
     /// No such member.
+    #[codec(index = 2)]
     #[error("no member {0}")]
     UnknownMember(CertFingerprint),
     /// An admin acting on another agency's member.
+    #[codec(index = 3)]
     #[error("member {member} belongs to {agency}; only its own agency's admin may revoke it")]
     OtherAgency {
         /// The member.
@@ -132,15 +136,19 @@ pub enum RegistryError {
         agency: AgencyId,
     },
     /// Revoked already.
+    #[codec(index = 4)]
     #[error("member {0} is already revoked")]
     AlreadyRevoked(CertFingerprint),
     /// No such agency.
+    #[codec(index = 5)]
     #[error("unknown agency {0}")]
     UnknownAgency(AgencyId),
     /// The agency has been removed.
+    #[codec(index = 6)]
     #[error("agency {0} has been removed from the registry")]
     AgencyRemoved(AgencyId),
     /// A certificate that cannot be used.
+    #[codec(index = 7)]
     #[error("certificate rejected: {0}")]
     Certificate(String),
 }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode};
 
 use custos_primitives::codec::decode_exact;
-use custos_primitives::crypto::{AnySuite, Hash, Suite};
+use custos_primitives::crypto::{AnySuite, Suite};
 use custos_primitives::genesis::{ValidatedGenesis, Validator};
 use custos_primitives::types::{
     AgencyId, AgencyRole, CaseRef, CertFingerprint, ChainId, DocHash, MAX_TX_BYTES, MemberRole, NodeId, TX_ID_TAG, TxId,
@@ -35,8 +35,6 @@ use crate::workflow::{self, CaseRecord, CaseState, Phase, WorkflowError};
 pub use crate::documents::{case_event_key, case_key, doc_key, receipt_key};
 pub use crate::registry::member_key;
 
-/// Domain tag of the state commitment.
-pub const STATE_TAG: &[u8] = b"custos/state-writes/v1";
 /// Key marking that the genesis registry has been written.
 pub const GENESIS_KEY: &[u8] = b"meta/genesis";
 
@@ -314,12 +312,11 @@ pub struct CheckedTx {
 /// What executing a block produced.
 #[derive(Clone, Debug)]
 pub struct BlockOutcome {
-    /// State writes, in key order (`None` deletes).
+    /// State writes, in key order (`None` deletes). The state root of the block's header is
+    /// the Jellyfish Merkle root after these writes ([`crate::state::compute_root`]).
     pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Outcome of each transaction, in block order.
     pub outcomes: Vec<(TxId, TxOutcome)>,
-    /// The new state commitment.
-    pub state_root: Hash,
     /// The validator set from the next height on, when this block changed it.
     pub next_validators: Option<Vec<Validator>>,
 }
@@ -523,13 +520,12 @@ impl Runtime {
     pub fn execute_block(
         &self,
         state: &impl StateRead,
-        parent_root: &Hash,
         height: u64,
         time_ms: u64,
         txs: &[Vec<u8>],
         verified: &dyn Fn(&TxId) -> bool,
     ) -> Result<BlockOutcome, (usize, TxError)> {
-        let (outcome, mut invalid) = self.execute(state, parent_root, height, time_ms, txs, verified);
+        let (outcome, mut invalid) = self.execute(state, height, time_ms, txs, verified);
         match invalid.drain(..).next() {
             Some(first) => Err(first),
             None => Ok(outcome),
@@ -543,13 +539,12 @@ impl Runtime {
     pub fn execute_candidates(
         &self,
         state: &impl StateRead,
-        parent_root: &Hash,
         height: u64,
         time_ms: u64,
         candidates: &[Vec<u8>],
         verified: &dyn Fn(&TxId) -> bool,
     ) -> (BlockOutcome, Vec<(usize, TxError)>) {
-        self.execute(state, parent_root, height, time_ms, candidates, verified)
+        self.execute(state, height, time_ms, candidates, verified)
     }
 
     /// One pass over `txs`: transactions failing their envelope checks are left out (and
@@ -558,7 +553,6 @@ impl Runtime {
     fn execute(
         &self,
         state: &impl StateRead,
-        parent_root: &Hash,
         height: u64,
         time_ms: u64,
         txs: &[Vec<u8>],
@@ -606,8 +600,7 @@ impl Runtime {
             _ => None,
         };
         let writes = overlay.into_writes();
-        let state_root = self.suite.hash_parts(&[STATE_TAG, &parent_root.0, &writes.encode()]);
-        (BlockOutcome { writes, outcomes, state_root, next_validators }, skipped)
+        (BlockOutcome { writes, outcomes, next_validators }, skipped)
     }
 
     fn caller<S: StateRead>(state: &Overlay<'_, S>, ctx: &Ctx<'_>) -> Result<Caller, CallError> {
@@ -810,10 +803,10 @@ impl Runtime {
         mut proposal: Proposal,
         approve: bool,
     ) -> Result<Vec<Event>, CallError> {
-        let active = active_agencies(state).len() as u32;
+        let active = active_agencies(state);
         let params = chain_params(state);
         let agency = caller.member.agency.clone();
-        governance::tally(&mut proposal, &agency, approve, active, params.threshold, ctx.height);
+        governance::tally(&mut proposal, &agency, approve, &active, params.threshold, ctx.height);
         let mut events = vec![Event::Voted { id: proposal.id, agency, approve }];
         if proposal.status != ProposalStatus::Open {
             if let ProposalStatus::Approved(_) = proposal.status {
@@ -889,6 +882,11 @@ impl Runtime {
             GovAction::SetValidatorPower { node, power } => {
                 let mut rec: NodeRecord =
                     read(state, &registry::node_key(node)).ok_or_else(|| invalid(format!("no node {node}")))?;
+                if *power > 0
+                    && !read::<AgencyRecord>(state, &registry::agency_key(&rec.agency)).is_some_and(|a| a.active)
+                {
+                    return Err(invalid(format!("node {node} belongs to removed agency {}", rec.agency)).into());
+                }
                 validators_changed = rec.power != *power;
                 rec.power = *power;
                 state.put(registry::node_key(node), rec.encode());

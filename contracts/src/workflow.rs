@@ -15,7 +15,8 @@
 //! | `ASSESS_OPINION` 调查评估意见书 | the commissioned CCA | AssessmentRequested | AssessmentSubmitted |
 //! | `PAROLE_PROPOSAL` 假释建议书 | prison | no case, assessment | Proposed |
 //! | `TEMPOUT_PROPOSAL` 暂外书面意见 | prison, police (看守所) | no case, assessment | Proposed |
-//! | `PROC_OPINION`, `GUARANTOR_CHECK` | procuratorate; prison or police | before the decision | — |
+//! | `PROC_OPINION` | procuratorate | assessment, Proposed, Decided (objection) | — |
+//! | `GUARANTOR_CHECK` | prison or police | Proposed, Decided, UnderSupervision | — |
 //! | `JUDGMENT` 判决书 (管制, 缓刑) | court; to a CCA | no case, assessment, Proposed | Decided |
 //! | `RULING` 假释裁定书 | court; to a CCA | same | Decided |
 //! | `TEMPOUT_DECISION` 暂外决定书 | court; to a CCA | same | Decided |
@@ -32,10 +33,10 @@
 //! | `ARREST_DECISION` 逮捕决定 | court | ArrestRequested | RevocationProposed |
 //! | `REVOKE_RULING` / `REVOKE_REJECTED` | court (缓刑, 假释) | RevocationProposed, ArrestRequested | Committed / UnderSupervision |
 //! | `COMMIT_DECISION` / `COMMIT_REJECTED` | the deciding body's kind (暂外) | RevocationProposed | Committed / UnderSupervision |
-//! | `COMMITTED` 收监记录 | police or prison | Committed | Terminated(revoked or committed) |
+//! | `COMMITTED` 收监记录 | prison (prison-approved 暂外), else police | Committed | Terminated(revoked or committed) |
 //! | `MANHUNT` 追逃 | police | Committed | — |
 //! | `RELEASE_CERT` 解除证明书 | the case's CCA; prison or police for 暂外 | UnderSupervision | Released |
-//! | `DEATH_NOTICE` 死亡通知 | the case's CCA | Received … Committed | Terminated(death) |
+//! | `DEATH_NOTICE` 死亡通知 | the case's CCA | Decided … Committed | Terminated(death) |
 //! | `CORRECTION_OPINION`, `PROCURATORIAL_RECOMMENDATION` | procuratorate | any | — |
 //! | `CORRECTION_REPLY` | any agency but the procuratorate | any | — |
 //! | `LETTER` 公函 (general correspondence) | any agency | any, or no case (then no case is opened) | — |
@@ -202,9 +203,11 @@ pub type Phase = Option<CaseState>;
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, thiserror::Error)]
 pub enum WorkflowError {
     /// Not a document type of the workflow.
+    #[codec(index = 0)]
     #[error("unknown document type {0}: see `custos doc-types` for the codes")]
     UnknownDocType(DocType),
     /// The case is not in a state this document may be anchored in.
+    #[codec(index = 1)]
     #[error("{doc_type} cannot be anchored when the case is {}: expected {}", phase(found), phases(expected))]
     WrongState {
         /// Document type.
@@ -215,6 +218,7 @@ pub enum WorkflowError {
         expected: Vec<Phase>,
     },
     /// The issuing agency's kind may not issue this document.
+    #[codec(index = 2)]
     #[error("{doc_type} must be issued by {}, not by a {found}", roles(expected))]
     WrongIssuer {
         /// Document type.
@@ -225,6 +229,7 @@ pub enum WorkflowError {
         expected: Vec<AgencyRole>,
     },
     /// Only a particular agency of the case may issue this document.
+    #[codec(index = 3)]
     #[error("{doc_type} for this case must be issued by {expected} ({what}), not by {found}")]
     NotCaseAgency {
         /// Document type.
@@ -237,6 +242,7 @@ pub enum WorkflowError {
         found: AgencyId,
     },
     /// The document does not apply to this kind of subject.
+    #[codec(index = 4)]
     #[error("{doc_type} does not apply to a {} case: it applies to {}", kind_name(found), kinds(expected))]
     WrongKind {
         /// Document type.
@@ -247,6 +253,7 @@ pub enum WorkflowError {
         expected: Vec<SubjectKind>,
     },
     /// A deciding document without the subject kind.
+    #[codec(index = 5)]
     #[error("{doc_type} decides the case and must state the subject kind ({})", kinds(expected))]
     MissingKind {
         /// Document type.
@@ -255,6 +262,7 @@ pub enum WorkflowError {
         expected: Vec<SubjectKind>,
     },
     /// The document must be addressed to an agency of this kind.
+    #[codec(index = 6)]
     #[error("{doc_type} must be addressed (送达) to a {role}")]
     MissingRecipient {
         /// Document type.
@@ -263,6 +271,7 @@ pub enum WorkflowError {
         role: AgencyRole,
     },
     /// A business date the document type needs is missing.
+    #[codec(index = 7)]
     #[error("{doc_type} needs its {field}")]
     MissingDate {
         /// Document type.
@@ -271,6 +280,7 @@ pub enum WorkflowError {
         field: DateField,
     },
     /// A date of a past fact lies after the block's date plus the tolerance.
+    #[codec(index = 8)]
     #[error("{field} {date} is later than {latest} (the block's date plus the tolerance)")]
     DateTooLate {
         /// The date.
@@ -281,6 +291,7 @@ pub enum WorkflowError {
         latest: Date,
     },
     /// A date lies too far in the past.
+    #[codec(index = 9)]
     #[error("{field} {date} is earlier than {earliest} (the block's date minus the back-dating limit)")]
     DateTooEarly {
         /// The date.
@@ -291,6 +302,7 @@ pub enum WorkflowError {
         earliest: Date,
     },
     /// A period that ends before it starts, or is longer than the law allows.
+    #[codec(index = 10)]
     #[error("period {start} – {end} is invalid: {reason}")]
     BadPeriod {
         /// Start.
@@ -301,6 +313,7 @@ pub enum WorkflowError {
         reason: String,
     },
     /// A date earlier than the decision it follows.
+    #[codec(index = 11)]
     #[error("{field} {date} is before the decision took effect ({decided})")]
     BeforeDecision {
         /// The date.
@@ -311,6 +324,7 @@ pub enum WorkflowError {
         decided: Date,
     },
     /// 暂外 intake before the custodial body handed the subject over.
+    #[codec(index = 12)]
     #[error("intake of a {kind} case needs the HANDOVER by the {custodian} first")]
     HandoverMissing {
         /// The case's kind.
@@ -467,7 +481,14 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
         "ASSESS_OPINION" => r(CaseCca, &[Some(AssessmentRequested)], None, Effect::To(AssessmentSubmitted), &[]),
         "PAROLE_PROPOSAL" => r(Roles(&[Prison]), &BEFORE_PROPOSAL, None, Effect::To(Proposed), &[]),
         "TEMPOUT_PROPOSAL" => r(Roles(&[Prison, Police]), &BEFORE_PROPOSAL, None, Effect::To(Proposed), &[]),
-        "PROC_OPINION" => r(Roles(&[Procuratorate]), &PRE_DECISION[1..], None, Effect::None, &[]),
+        // Before the decision (R Art.630) and after it (the objection of R Art.632).
+        "PROC_OPINION" => r(
+            Roles(&[Procuratorate]),
+            &[Some(AssessmentRequested), Some(AssessmentSubmitted), Some(Proposed), Some(Decided)],
+            None,
+            Effect::None,
+            &[],
+        ),
         "GUARANTOR_CHECK" => r(
             Roles(&[Prison, Police]),
             &[Some(Proposed), Some(Decided), Some(UnderSupervision)],
@@ -546,7 +567,10 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
             } else {
                 TerminationReason::Revoked
             };
-            r(Roles(&[Police, Prison]), &[Some(Committed)], None, Effect::To(Terminated(reason)), &[Effective])
+            // The prison takes back those whose 收监 the prison administration decided; the
+            // police carry out every other revocation or 收监 (Law Art.48 para 3, 49 paras 3–4).
+            let by: &'static [AgencyRole] = if case_kind == Some(TempOutsidePrison) { &[Prison] } else { &[Police] };
+            r(Roles(by), &[Some(Committed)], None, Effect::To(Terminated(reason)), &[Effective])
         }
         "MANHUNT" => r(Roles(&[Police]), &[Some(Committed)], None, Effect::None, &[]),
         "RELEASE_CERT" => match case_kind {
@@ -555,7 +579,20 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
             }
             _ => r(CaseCca, UNDER, Some(&NON_CUSTODIAL), Effect::To(Released), &[Effective]),
         },
-        "DEATH_NOTICE" => r(CaseCca, &ACTIVE, None, Effect::To(Terminated(TerminationReason::Death)), &[Effective]),
+        "DEATH_NOTICE" => r(
+            CaseCca,
+            &[
+                Some(Decided),
+                Some(Received),
+                Some(UnderSupervision),
+                Some(RevocationProposed),
+                Some(ArrestRequested),
+                Some(Committed),
+            ],
+            None,
+            Effect::To(Terminated(TerminationReason::Death)),
+            &[Effective],
+        ),
         "CORRECTION_OPINION" | "PROCURATORIAL_RECOMMENDATION" => {
             r(Roles(&[Procuratorate]), ANY, None, Effect::None, &[])
         }
@@ -715,11 +752,11 @@ fn decide(next: &mut CaseRecord, doc: &Document<'_>) -> Result<(), WorkflowError
         }
         None => return Err(WorkflowError::MissingKind { doc_type: doc.doc_type.clone(), expected: allowed.to_vec() }),
     };
-    // A proposal (假释, 暂外) fixes the kind the decision must take.
+    // A proposal fixes the kind the decision must take: a prison's 假释 proposal is decided by
+    // a court ruling, its 暂外 proposal by the prison administration, a 看守所's by the police.
     if next.state == Proposed
         && let Some(proposed) = next.kind
         && proposed != kind
-        && !(proposed.is_temp_outside() && kind.is_temp_outside())
     {
         return Err(WorkflowError::WrongKind {
             doc_type: doc.doc_type.clone(),

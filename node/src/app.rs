@@ -37,9 +37,6 @@ use crate::store::{Commit, CommitOutcome, Store};
 pub const PART_DATA_BYTES: usize = 256 * 1024;
 /// Streams buffered at once (per node); the oldest is dropped beyond it.
 const MAX_STREAMS: usize = 64;
-/// Key (in the `state` column family) of the last committed state root: the root of the
-/// state tree ([`custos_contracts::state`]) at the last committed height.
-const STATE_ROOT_KEY: &[u8] = b"meta/state_root";
 /// Largest stored validator set.
 const MAX_VALIDATOR_SET_BYTES: usize = MAX_VALIDATORS as usize * 256;
 
@@ -190,15 +187,6 @@ impl App {
         Ok(Some(Block::decode_untrusted(&bytes).map_err(|e| e.to_string())?.header))
     }
 
-    /// The state root of the last committed height ([`state::EMPTY_ROOT`] before the first
-    /// block). Passed to the runtime as the parent root; the header's root is the tree's.
-    fn state_root(&self) -> Result<Hash, String> {
-        match self.store().state_get(STATE_ROOT_KEY).map_err(|e| e.to_string())? {
-            None => Ok(state::EMPTY_ROOT),
-            Some(b) => b.as_slice().try_into().map(Hash).map_err(|_| "corrupt state root".to_string()),
-        }
-    }
-
     /// Takes the validator set in force at `height` from the store (the genesis set is stored
     /// for height 1; a change committed at `h` applies from `h + 1`).
     fn load_validators(&mut self, height: u64) -> Result<(), String> {
@@ -342,7 +330,6 @@ impl App {
 
     fn build_block(&mut self, height: Height) -> Result<Executed, String> {
         let parent = self.parent(height.0)?;
-        let parent_root = self.state_root()?;
         let time_ms = now_ms().max(parent.as_ref().map(|p| p.time_ms + 1).unwrap_or(0));
         let candidates = {
             let mut pool = self.shared.mempool.lock().map_err(|_| "mempool lock poisoned")?;
@@ -354,8 +341,7 @@ impl App {
         let state = StoreState(self.store());
         let verified = |id: &TxId| self.shared.sig_cache.lock().map(|c| c.contains(id)).unwrap_or(false);
         let (ids, bytes): (Vec<TxId>, Vec<Vec<u8>>) = candidates.into_iter().unzip();
-        let (outcome, invalid) =
-            self.shared.runtime.execute_candidates(&state, &parent_root, height.0, time_ms, &bytes, &verified);
+        let (outcome, invalid) = self.shared.runtime.execute_candidates(&state, height.0, time_ms, &bytes, &verified);
         let mut keep = vec![true; bytes.len()];
         let mut rejected = Vec::with_capacity(invalid.len());
         for (i, e) in invalid {
@@ -602,11 +588,10 @@ impl App {
         }
         let state = StoreState(self.store());
         let verified = |id: &TxId| self.shared.sig_cache.lock().map(|c| c.contains(id)).unwrap_or(false);
-        let parent_root = self.state_root()?;
         let outcome = self
             .shared
             .runtime
-            .execute_block(&state, &parent_root, height.0, h.time_ms, &block.txs, &verified)
+            .execute_block(&state, height.0, h.time_ms, &block.txs, &verified)
             .map_err(|(i, e)| format!("transaction {i}: {e}"))?;
         // A storage failure here is reported as an invalid block, as before for reads.
         let (state_root, tree) =
@@ -645,8 +630,7 @@ impl App {
             }
         };
         let ids = block.tx_ids(self.ctx.suite());
-        let mut state_writes = outcome.writes.clone();
-        state_writes.push((STATE_ROOT_KEY.to_vec(), Some(block.header.state_root.0.to_vec())));
+        let state_writes = outcome.writes.clone();
         let commit = Commit {
             height: height.0,
             block_hash: hash,

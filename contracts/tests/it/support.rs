@@ -16,6 +16,7 @@ use custos_contracts::registry::{self, AgencyRecord, MemberRecord, NodeRecord};
 use custos_contracts::runtime::{
     self, BlockOutcome, CallError, Event, GENESIS_KEY, Runtime, TxError, TxOutcome, nonce_key, txres_key,
 };
+use custos_contracts::state::{self, MemTreeStore};
 use custos_contracts::workflow::CaseRecord;
 use custos_primitives::crypto::{AnySuite, Hash, SigningKey, SuiteId};
 use custos_primitives::genesis::Validator;
@@ -220,6 +221,8 @@ pub struct World {
     pub block_txs: BTreeMap<u64, u32>,
     /// The outcome of the last executed block.
     pub last: Option<BlockOutcome>,
+    /// The Jellyfish Merkle tree of the state, as a node keeps it.
+    pub tree: MemTreeStore,
     next_doc: u32,
 }
 
@@ -238,7 +241,8 @@ impl World {
             suite: g.suite.clone(),
             chain: g.genesis.chain_id.clone(),
             state: State::new(),
-            root: Hash::ZERO,
+            root: state::EMPTY_ROOT,
+            tree: MemTreeStore::new(),
             height: 0,
             time_ms: NOW_MS,
             block_txs: BTreeMap::new(),
@@ -318,10 +322,15 @@ impl World {
         bytes
     }
 
+    /// The state root a block outcome at `height` gives on the current state.
+    pub fn root_of(&self, out: &BlockOutcome, height: u64) -> Hash {
+        state::compute_root(self.runtime.suite(), &self.tree, &out.writes, height).unwrap().0
+    }
+
     /// Executes a block; on an envelope refusal returns it and leaves everything as it was.
     pub fn try_block(&mut self, txs: Vec<Vec<u8>>) -> Result<Results, (usize, TxError)> {
         let height = self.height + 1;
-        let out = self.runtime.execute_block(&self.state, &self.root, height, self.time_ms, &txs, &|_| false)?;
+        let out = self.runtime.execute_block(&self.state, height, self.time_ms, &txs, &|_| false)?;
         assert_eq!(out.outcomes.len(), txs.len(), "every transaction of a valid block has an outcome");
         for (k, v) in &out.writes {
             match v {
@@ -329,8 +338,10 @@ impl World {
                 None => self.state.remove(k),
             };
         }
+        let (root, batch) = state::compute_root(self.runtime.suite(), &self.tree, &out.writes, height).unwrap();
+        self.tree.apply(&batch);
         self.height = height;
-        self.root = out.state_root;
+        self.root = root;
         self.block_txs.insert(height, txs.len() as u32);
         for (id, o) in &out.outcomes {
             assert_eq!(o.height, height);
