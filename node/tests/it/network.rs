@@ -131,8 +131,12 @@ pub struct Clerk {
 
 impl Clerk {
     pub fn load(home: &Path, suite: &AnySuite) -> Clerk {
+        Clerk::load_role(home, suite, MemberRole::Clerk)
+    }
+
+    pub fn load_role(home: &Path, suite: &AnySuite, role: MemberRole) -> Clerk {
         let profile = Profile::load(home).unwrap();
-        let id = profile.identity(home, MemberRole::Clerk).unwrap();
+        let id = profile.identity(home, role).unwrap();
         let signer = id.cert.fingerprint(suite);
         Clerk { cert_der: id.cert.der().to_vec(), key: id.key, signer, nonce: 0 }
     }
@@ -760,4 +764,60 @@ async fn f_probation_and_medical_parole_lifecycles() {
             assert_eq!(rec.events, steps, "node {i}: documents in the case history");
         }
     }
+}
+
+/// Case (g): governance changes the validator set and the engines follow it at the next
+/// height. The court's admin proposes to set the prison node's power to 0, the police and the
+/// procuratorate approve (3 of 5); from then on four validators run the chain, so with the
+/// prison and the justice nodes both down (2 of 5, which stops a five-validator chain, see (c))
+/// blocks are still committed by the remaining three of four.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g_governance_removes_a_validator_at_the_next_height() {
+    use custos_contracts::call::{ProposeCall, VoteCall};
+    use custos_contracts::governance::GovAction;
+    let mut net = Net::start(SuiteId::Sm, 29400);
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        clients.push(net.client(i).await);
+    }
+    let mut admins: Vec<Clerk> =
+        (0..5).map(|i| Clerk::load_role(&net.home(i), &net.suite, MemberRole::Admin)).collect();
+    for i in [0, 1, 2] {
+        let cert = admins[i].cert_der.clone().try_into().unwrap();
+        run_call(&net, &mut clients, &mut admins, i, Call::RegisterMember(RegisterMemberCall { certificate: cert }))
+            .await
+            .unwrap();
+    }
+    let genesis = consortium::load_genesis(net.dir.path()).unwrap();
+    let prison = genesis.validators.iter().find(|v| v.agency.as_str() == "prison").unwrap().node_id;
+    let action = GovAction::SetValidatorPower { node: prison, power: 0 };
+    run_call(&net, &mut clients, &mut admins, 0, Call::Propose(ProposeCall { action })).await.unwrap();
+    run_call(&net, &mut clients, &mut admins, 2, Call::Vote(VoteCall { proposal: 0, approve: true })).await.unwrap();
+    assert_eq!(validator_count(&mut clients[0]).await, 5, "two approvals of five are not enough");
+    run_call(&net, &mut clients, &mut admins, 1, Call::Vote(VoteCall { proposal: 0, approve: true })).await.unwrap();
+    // Every node reports the new set.
+    for (i, c) in clients.iter_mut().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while validator_count(c).await != 4 {
+            assert!(Instant::now() < deadline, "node {i} still reports five validators");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let decided = height(&mut clients[0]).await;
+    wait_height(&mut clients[0], decided + 2, Duration::from_secs(60)).await;
+    // Two nodes down, one of which is no longer a validator: three of four still commit.
+    net::crash(&mut net.nodes[3]);
+    net::crash(&mut net.nodes[4]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = height(&mut clients[0]).await;
+    wait_height(&mut clients[0], before + 3, Duration::from_secs(60)).await;
+    let tip = height(&mut clients[0]).await;
+    for i in [1, 2] {
+        wait_height(&mut clients[i], tip, Duration::from_secs(60)).await;
+        assert_eq!(block_hashes(&mut clients[i], tip).await, block_hashes(&mut clients[0], tip).await);
+    }
+}
+
+async fn validator_count(c: &mut LedgerClient<Channel>) -> usize {
+    c.status(StatusRequest {}).await.map(|r| r.into_inner().validators.len()).unwrap_or(0)
 }
