@@ -2,21 +2,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
-use parity_scale_codec::Encode;
+use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
 use custos_api::pb::ledger_client::LedgerClient;
-use custos_api::pb::{
-    GetAccountRequest, GetAnchorRequest, GetStateProofRequest, StatusRequest, SubmitTxRequest, SubscribeRequest,
-};
-use custos_contracts::call::{AnchorCall, BusinessDates, Call, DocType, RegisterMemberCall, SubjectKind};
+use custos_api::pb::{GetAnchorRequest, GetStateProofRequest, StatusRequest};
+use custos_contracts::call::{AnchorCall, BusinessDates, Call, DocType, SubjectKind};
 use custos_contracts::documents::{AnchorRecord, ReceiptRecord};
 use custos_contracts::state::{self, CheckedAnswer, StateError, StateQuestion};
 use custos_primitives::crypto::{AnySuite, Hash};
-use custos_primitives::types::{AgencyId, CaseRef, DocHash, DocHasher, MemberRole, Salt, UnsignedTransaction};
+use custos_primitives::types::{AgencyId, CaseRef, DocHash, DocHasher, MemberRole, Salt};
 use custos_testnet::consortium;
 use custos_testnet::home::Profile;
 use tonic::transport::Channel;
@@ -201,24 +197,7 @@ pub async fn anchor(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorS
     let case_ref = CaseRef::derive(&s.suite, case_key.trim().as_bytes(), case);
     let salt = Salt::random()?;
     let doc_hash = hash_file(&s.suite, &salt, file)?;
-    let clerk = s.profile.identity(&s.home, MemberRole::Clerk)?;
-    let signer = clerk.cert.fingerprint(&s.suite);
-    let account = s
-        .client
-        .get_account(GetAccountRequest { signer: signer.0.0.to_vec() })
-        .await
-        .map_err(|e| status_err(&s.addr, e))?
-        .into_inner();
-    let mut nonce = account.next_nonce;
-    let valid_until = account.height + VALIDITY_BLOCKS;
-    let mut calls = Vec::new();
-    if !account.registered {
-        let der = clerk.cert.der().to_vec();
-        calls.push(Call::RegisterMember(RegisterMemberCall {
-            certificate: der.try_into().map_err(|_| anyhow!("certificate too large"))?,
-        }));
-    }
-    calls.push(Call::Anchor(AnchorCall {
+    let anchor = Call::Anchor(AnchorCall {
         doc_hash,
         doc_type: doc_type.clone(),
         case_ref,
@@ -227,59 +206,13 @@ pub async fn anchor(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorS
         dates: spec.dates,
         subject_kind: spec.kind,
         eseal_ref: spec.eseal,
-    }));
-    // Subscribe before submitting so the commit cannot be missed.
-    let mut commits =
-        s.client.subscribe_commits(SubscribeRequest {}).await.map_err(|e| status_err(&s.addr, e))?.into_inner();
-    // Each call waits for its commit: the anchor is accepted only from a registered member.
-    let mut result = (0u64, true, String::new());
-    let mut last_id = Vec::new();
-    for call in calls {
-        let name = call.name();
-        let tx = UnsignedTransaction { chain_id: s.profile.chain_id.clone(), signer, nonce, valid_until, call }
-            .sign(&clerk.key)?;
-        let resp = s
-            .client
-            .submit_tx(SubmitTxRequest { tx: tx.encode() })
-            .await
-            .map_err(|e| status_err(&s.addr, e))?
-            .into_inner();
-        last_id = resp.tx_id;
-        nonce += 1;
-        let started = Instant::now();
-        result = loop {
-            let next =
-                tokio::time::timeout(Duration::from_secs(60).saturating_sub(started.elapsed()), commits.message())
-                    .await
-                    .map_err(|_| {
-                        anyhow!(
-                            "{name} not committed within 60 s; transaction {} may still commit",
-                            hex::encode(&last_id)
-                        )
-                    })?
-                    .map_err(|e| status_err(&s.addr, e))?
-                    .ok_or_else(|| anyhow!("the node closed the commit stream"))?;
-            if let Some(t) = next.txs.iter().find(|t| t.tx_id == last_id) {
-                break (next.height, t.ok, t.error.clone());
-            }
-        };
-        if !result.1 {
-            bail!(
-                "{name} transaction {} committed at height {} but failed: {}",
-                hex::encode(&last_id),
-                result.0,
-                result.2
-            );
-        }
-    }
-    let (height, ok, error) = result;
-    if !ok {
-        bail!("transaction {} committed at height {height} but failed: {error}", hex::encode(&last_id));
-    }
+    });
+    let committed = crate::cases::submit_calls(&mut s, MemberRole::Clerk, vec![anchor]).await?;
+    let height = committed.height;
     let receipt = AnchorReceipt {
         doc_hash: doc_hash.to_string(),
         salt: hex::encode(salt.0),
-        tx_id: hex::encode(&last_id),
+        tx_id: committed.tx_id,
         height,
         chain_id: s.profile.chain_id.to_string(),
         doc_type: doc_type.to_string(),
