@@ -621,21 +621,7 @@ const ANY_OR_NONE: &[Phase] = &[
 ];
 
 /// Every phase, for documents allowed at any time of an opened case.
-const ANY: &[Phase] = &[
-    Some(AssessmentRequested),
-    Some(AssessmentSubmitted),
-    Some(Proposed),
-    Some(Decided),
-    Some(Received),
-    Some(UnderSupervision),
-    Some(RevocationProposed),
-    Some(ArrestRequested),
-    Some(Committed),
-    Some(Released),
-    Some(Terminated(TerminationReason::Revoked)),
-    Some(Terminated(TerminationReason::Committed)),
-    Some(Terminated(TerminationReason::Death)),
-];
+const ANY: &[Phase] = ANY_OR_NONE.split_at(1).1;
 
 /// The kinds a deciding document may decide, given its issuer.
 fn decidable(code: &str, issuer: AgencyRole) -> &'static [SubjectKind] {

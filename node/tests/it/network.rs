@@ -73,6 +73,15 @@ impl Net {
         client_for(&self.home(i), &self.nodes[i].rpc).await
     }
 
+    /// A client of each of the five nodes.
+    pub async fn clients(&self) -> Vec<LedgerClient<Channel>> {
+        let mut out = Vec::new();
+        for i in 0..5 {
+            out.push(self.client(i).await);
+        }
+        out
+    }
+
     pub fn restart(&mut self, i: usize) {
         let p = net::start_node(self.dir.path(), AGENCIES[i].id, bin()).unwrap();
         self.nodes[i] = p;
@@ -224,10 +233,7 @@ pub async fn register_all(net: &Net, clerks: &mut [Clerk], clients: &mut [Ledger
 /// agree on every block.
 async fn anchors_everywhere(suite: SuiteId, base_port: u16, n: u64) {
     let net = Net::start(suite, base_port);
-    let mut clients = Vec::new();
-    for i in 0..5 {
-        clients.push(net.client(i).await);
-    }
+    let mut clients = net.clients().await;
     let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
     register_all(&net, &mut clerks, &mut clients).await;
     let started = Instant::now();
@@ -307,10 +313,7 @@ async fn a_five_nodes_commit_anchors_intl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_crash_of_one_node_under_load() {
     let mut net = Net::start(SuiteId::Sm, 27600);
-    let mut clients = Vec::new();
-    for i in 0..5 {
-        clients.push(net.client(i).await);
-    }
+    let mut clients = net.clients().await;
     let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
     register_all(&net, &mut clerks, &mut clients).await;
     // Load through the court and police nodes while the prison node is killed.
@@ -661,10 +664,7 @@ async fn f_probation_and_medical_parole_lifecycles() {
     const PRISON: usize = 3;
     const JUSTICE: usize = 4;
     let net = Net::start(SuiteId::Sm, 29100);
-    let mut clients = Vec::new();
-    for i in 0..5 {
-        clients.push(net.client(i).await);
-    }
+    let mut clients = net.clients().await;
     let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
     register_all(&net, &mut clerks, &mut clients).await;
     let today = Date::from_unix_seconds_cst(now());
@@ -776,10 +776,7 @@ async fn g_governance_removes_a_validator_at_the_next_height() {
     use custos_contracts::call::{ProposeCall, VoteCall};
     use custos_contracts::governance::GovAction;
     let mut net = Net::start(SuiteId::Sm, 29400);
-    let mut clients = Vec::new();
-    for i in 0..5 {
-        clients.push(net.client(i).await);
-    }
+    let mut clients = net.clients().await;
     let mut admins: Vec<Clerk> =
         (0..5).map(|i| Clerk::load_role(&net.home(i), &net.suite, MemberRole::Admin)).collect();
     for i in [0, 1, 2] {
