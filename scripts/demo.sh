@@ -91,6 +91,9 @@ fi
 echo
 echo "== the case history, read by the procuratorate with state proofs"
 "$CUSTOS" --home "$DIR/procuratorate" case show --case "$CASE"
+echo
+echo "== one document's history, read by the police: the judgment, its copies and receipts"
+"$CUSTOS" --home "$DIR/police" doc show "$DOCS/judgment.txt"
 
 echo
 echo "== any agency verifies a document: the police check the judgment through their own node"

@@ -17,7 +17,7 @@ use custos_contracts::runtime;
 use custos_contracts::state::{self, CheckedAnswer};
 use custos_contracts::workflow::{self, CaseRecord};
 use custos_primitives::codec::decode_exact;
-use custos_primitives::types::{CaseRef, CertFingerprint, DocHash, MemberRole, UnsignedTransaction};
+use custos_primitives::types::{AgencyId, CaseRef, CertFingerprint, DocHash, MemberRole, UnsignedTransaction};
 
 use crate::ledger::{AnchorReceipt, Session, VALIDITY_BLOCKS, connect, status_err};
 
@@ -178,6 +178,120 @@ struct CaseView {
     history: Vec<StepView>,
 }
 
+/// Each agency of `list` with the height of its receipt of `doc`, or proven absent, at `at`.
+async fn parties(s: &mut Session, doc: &DocHash, list: &[AgencyId], at: Option<u64>) -> Result<Vec<PartyView>> {
+    let mut out = Vec::new();
+    for a in list {
+        let (r, _) = read_value::<ReceiptRecord>(s, runtime::receipt_key(doc, a), at).await?;
+        out.push(PartyView { agency: a.to_string(), receipt_height: r.map(|r| r.height) });
+    }
+    Ok(out)
+}
+
+fn marks(ps: &[PartyView]) -> String {
+    ps.iter()
+        .map(|p| match p.receipt_height {
+            Some(h) => format!("{} ✓h{h}", p.agency),
+            None => format!("{} ✗", p.agency),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Serialize)]
+struct DocView {
+    doc_hash: String,
+    height: u64,
+    state_root: String,
+    found: bool,
+    doc_type: Option<String>,
+    issuer: Option<String>,
+    signer: Option<String>,
+    anchored_at: Option<u64>,
+    tx_id: Option<String>,
+    case_ref: Option<String>,
+    case_state_after: Option<String>,
+    subject_kind: Option<String>,
+    dates: Option<custos_contracts::call::BusinessDates>,
+    eseal_ref: Option<String>,
+    recipients: Vec<PartyView>,
+    copies: Vec<PartyView>,
+}
+
+/// `custos doc show DOC`: a document's history — its anchor and the receipts of every agency
+/// it was addressed or copied to — read with state proofs at one height.
+pub async fn doc_show(home: &Path, node: Option<&str>, doc: &str, height: Option<u64>, json: bool) -> Result<bool> {
+    let doc_hash = doc_hash_arg(doc)?;
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let first = read_verified(&mut s, runtime::doc_key(&doc_hash), height).await?;
+    let at = Some(first.height);
+    let anchor: Option<AnchorRecord> = match &first.value {
+        Some(b) => Some(decode_exact("anchor", b, MAX_VALUE).map_err(|e| anyhow!("{e}"))?),
+        None => None,
+    };
+    let (recipients, copies) = match &anchor {
+        Some(a) => {
+            (parties(&mut s, &doc_hash, &a.recipients, at).await?, parties(&mut s, &doc_hash, &a.copies, at).await?)
+        }
+        None => (vec![], vec![]),
+    };
+    let view = DocView {
+        doc_hash: doc_hash.to_string(),
+        height: first.height,
+        state_root: first.state_root.to_string(),
+        found: anchor.is_some(),
+        doc_type: anchor.as_ref().map(|a| a.doc_type.to_string()),
+        issuer: anchor.as_ref().map(|a| a.issuer.to_string()),
+        signer: anchor.as_ref().map(|a| a.signer.to_string()),
+        anchored_at: anchor.as_ref().map(|a| a.height),
+        tx_id: anchor.as_ref().map(|a| a.tx_id.to_string()),
+        case_ref: anchor.as_ref().map(|a| a.case_ref.to_string()),
+        case_state_after: anchor.as_ref().and_then(|a| a.case_state.map(|c| c.to_string())),
+        subject_kind: anchor.as_ref().and_then(|a| a.subject_kind.map(|k| k.to_string())),
+        dates: anchor.as_ref().map(|a| a.dates),
+        eseal_ref: anchor.as_ref().and_then(|a| a.eseal_ref.map(|h| h.to_string())),
+        recipients,
+        copies,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(view.found);
+    }
+    println!(
+        "document {} read at height {} (state root {}, proofs verified)",
+        view.doc_hash, view.height, view.state_root
+    );
+    let Some(a) = &anchor else {
+        println!("not anchored at this height (proven absent)");
+        return Ok(false);
+    };
+    println!("  type        {}", a.doc_type);
+    println!("  issuer      {} (member {})", a.issuer, a.signer);
+    println!("  anchored    height {}, transaction {}", a.height, a.tx_id);
+    println!("  case        {} → {}", a.case_ref, view.case_state_after.as_deref().unwrap_or("(no case)"));
+    if let Some(k) = &view.subject_kind {
+        println!("  kind        {k}");
+    }
+    for (label, d) in [
+        ("effective", a.dates.effective),
+        ("received", a.dates.received),
+        ("period from", a.dates.period_start),
+        ("period to", a.dates.period_end),
+    ] {
+        if let Some(d) = d {
+            println!("  {label:<11} {d}");
+        }
+    }
+    if let Some(e) = &view.eseal_ref {
+        println!("  e-seal      {e}");
+    }
+    println!("  to          {}", marks(&view.recipients));
+    if !view.copies.is_empty() {
+        println!("  copy        {}", marks(&view.copies));
+    }
+    Ok(true)
+}
+
 fn case_ref_of(s: &Session, case: &str) -> Result<CaseRef> {
     let path = s.home.join("case.key");
     let key = std::fs::read_to_string(&path)
@@ -203,16 +317,8 @@ pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u6
         let ev = ev.ok_or_else(|| anyhow!("history entry {n} is missing"))?;
         let (anchor, _) = read_value::<AnchorRecord>(&mut s, runtime::doc_key(&ev.doc_hash), at).await?;
         let anchor = anchor.ok_or_else(|| anyhow!("document {} of the history is not anchored", ev.doc_hash))?;
-        let mut rv = Vec::new();
-        for a in anchor.recipients {
-            let (r, _) = read_value::<ReceiptRecord>(&mut s, runtime::receipt_key(&ev.doc_hash, &a), at).await?;
-            rv.push(PartyView { agency: a.to_string(), receipt_height: r.map(|r| r.height) });
-        }
-        let mut cv = Vec::new();
-        for a in anchor.copies {
-            let (r, _) = read_value::<ReceiptRecord>(&mut s, runtime::receipt_key(&ev.doc_hash, &a), at).await?;
-            cv.push(PartyView { agency: a.to_string(), receipt_height: r.map(|r| r.height) });
-        }
+        let rv = parties(&mut s, &ev.doc_hash, &anchor.recipients, at).await?;
+        let cv = parties(&mut s, &ev.doc_hash, &anchor.copies, at).await?;
         history.push(StepView {
             n,
             height: ev.height,
@@ -257,15 +363,6 @@ pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u6
     }
     println!();
     for st in &view.history {
-        let parties = |ps: &[PartyView]| {
-            ps.iter()
-                .map(|p| match p.receipt_height {
-                    Some(h) => format!("{} ✓h{h}", p.agency),
-                    None => format!("{} ✗", p.agency),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         println!("{:>2}. h{:<5} {:<17} by {:<13} {} → {}", st.n + 1, st.height, st.doc_type, st.issuer, st.from, st.to);
         let mut dates = Vec::new();
         if let Some(e) = &st.effective {
@@ -278,10 +375,10 @@ pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u6
             println!("      {}", dates.join(", "));
         }
         if !st.recipients.is_empty() {
-            println!("      to   {}", parties(&st.recipients));
+            println!("      to   {}", marks(&st.recipients));
         }
         if !st.copies.is_empty() {
-            println!("      copy {}", parties(&st.copies));
+            println!("      copy {}", marks(&st.copies));
         }
     }
     println!("\n✓ = delivery receipt (proven present), ✗ = no receipt (proven absent) at height {}", view.height);
@@ -368,4 +465,20 @@ pub async fn show_proposal(home: &Path, node: Option<&str>, proposal: u64) -> Re
     println!("  rejections {}", p.rejections.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "));
     println!("  status     {:?} (read at height {h}, verified)", p.status);
     Ok(true)
+}
+
+/// `custos gov params`.
+pub async fn params(home: &Path, node: Option<&str>) -> Result<()> {
+    use custos_contracts::governance::{CHAIN_PARAMS_KEY, ChainParams, DEADLINES_KEY, DeadlineParams};
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let (chain, h) = read_value::<ChainParams>(&mut s, CHAIN_PARAMS_KEY.to_vec(), None).await?;
+    let (deadlines, _) = read_value::<DeadlineParams>(&mut s, DEADLINES_KEY.to_vec(), Some(h)).await?;
+    let chain = chain.ok_or_else(|| anyhow!("no chain parameters at height {h}"))?;
+    let deadlines = deadlines.ok_or_else(|| anyhow!("no deadline table at height {h}"))?;
+    println!("# parameters in force at height {h} (read with state proofs)");
+    println!("# chain parameters (gov propose set-chain-params --file …)");
+    print!("{}", toml::to_string(&chain)?);
+    println!("\n# deadline table (gov propose set-deadlines --file …)");
+    print!("{}", toml::to_string(&deadlines)?);
+    Ok(())
 }

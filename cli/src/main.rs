@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use custos_contracts::call::{BusinessDates, Date, SubjectKind};
-use custos_contracts::governance::GovAction;
+use custos_contracts::governance::{GovAction, HolidayYear};
 use custos_contracts::state::StateQuestion;
 use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, Hash, SuiteId};
 use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, DocHash, MemberRole, NodeId};
@@ -72,6 +72,9 @@ enum Command {
     Case(CaseCommand),
     /// List the document type codes of the case workflow.
     DocTypes,
+    /// Documents: a document's history (anchor, recipients, copies, receipts), verified.
+    #[command(subcommand)]
+    Doc(DocCommand),
     /// Members of this home's agency (as its admin).
     #[command(subcommand)]
     Member(MemberCommand),
@@ -168,6 +171,22 @@ enum CaseCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum DocCommand {
+    /// The document's anchor (type, issuer, case, dates, e-seal reference) and, for every agency
+    /// it was sent or copied to, its delivery receipt (✓ at height h) or none (✗, proven
+    /// absent), all read with state proofs at one height. Exit 1 if it is not anchored.
+    Show {
+        /// The document file (with its FILE.anchor.json) or its hash (64 hex digits).
+        doc: String,
+        /// Read at this height (default: the latest).
+        #[arg(long)]
+        height: Option<u64>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum MemberCommand {
     /// Revoke a member certificate of this agency: its transactions are refused from then on.
     Revoke {
@@ -194,6 +213,12 @@ enum GovCommand {
         /// Reject.
         #[arg(long)]
         reject: bool,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// The parameters in force (chain parameters and the deadline table), read with proofs,
+    /// printed as TOML that `gov propose set-deadlines` / `set-chain-params` accept.
+    Params {
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -255,6 +280,39 @@ enum ProposeCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Replace the deadline table (domain.md §4) with the one in a TOML file: every field of
+    /// `custos gov params` must be given (e.g. `notify_cca = 5`, `receipt_back = 5`, …).
+    SetDeadlines {
+        /// TOML file with the whole table.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Set one year's holiday calendar: public holidays on weekdays, and weekend days that are
+    /// working days (调休).
+    SetHolidays {
+        /// The year.
+        #[arg(long)]
+        year: u16,
+        /// Non-working weekdays, comma-separated YYYY-MM-DD.
+        #[arg(long, value_delimiter = ',', value_parser = Date::parse)]
+        holidays: Vec<Date>,
+        /// Working weekend days, comma-separated YYYY-MM-DD.
+        #[arg(long, value_delimiter = ',', value_parser = Date::parse)]
+        workdays: Vec<Date>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Replace the chain parameters (threshold, proposal lifetime, date tolerances) with the ones
+    /// in a TOML file; every field must be given.
+    SetChainParams {
+        /// TOML file with the whole set.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// Raise the case-reference key version after a key rotation off the ledger.
     SetCaseKeyVersion {
         /// New version (greater than the current one).
@@ -269,6 +327,11 @@ fn parse_node_id(s: &str) -> Result<NodeId> {
     let bytes = hex::decode(s.trim()).map_err(|_| anyhow!("a node id is 64 hex digits"))?;
     let arr: [u8; 32] = bytes.try_into().map_err(|_| anyhow!("a node id is 64 hex digits"))?;
     Ok(NodeId(Hash(arr)))
+}
+
+fn read_toml<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a valid parameter file", file.display()))
 }
 
 fn proposal_of(p: ProposeCommand) -> Result<(GovAction, NodeArgs)> {
@@ -304,6 +367,13 @@ fn proposal_of(p: ProposeCommand) -> Result<(GovAction, NodeArgs)> {
             (GovAction::RemoveAgency { id: AgencyId::new(&id).map_err(|e| anyhow!("{e}"))? }, node)
         }
         ProposeCommand::SetCaseKeyVersion { version, node } => (GovAction::SetCaseKeyVersion(version), node),
+        ProposeCommand::SetDeadlines { file, node } => (GovAction::SetDeadlines(read_toml(&file)?), node),
+        ProposeCommand::SetChainParams { file, node } => (GovAction::SetChainParams(read_toml(&file)?), node),
+        ProposeCommand::SetHolidays { year, holidays, workdays, node } => {
+            let holidays = holidays.try_into().map_err(|_| anyhow!("at most 64 holidays per year"))?;
+            let workdays = workdays.try_into().map_err(|_| anyhow!("at most 64 working weekend days per year"))?;
+            (GovAction::SetHolidays(HolidayYear { year, holidays, workdays }), node)
+        }
     })
 }
 
@@ -634,6 +704,11 @@ fn run(cli: Cli) -> Result<()> {
             let found = runtime()?.block_on(cases::show(home, node.node.as_deref(), &case, height, node.json))?;
             if found { Ok(()) } else { Err(VerificationFailed(format!("case {case} is not on the ledger")).into()) }
         }
+        Command::Doc(DocCommand::Show { doc, height, node }) => {
+            let home = need_home(cli.home.as_deref())?;
+            let found = runtime()?.block_on(cases::doc_show(home, node.node.as_deref(), &doc, height, node.json))?;
+            if found { Ok(()) } else { Err(VerificationFailed(format!("{doc} is not anchored")).into()) }
+        }
         Command::DocTypes => {
             cases::doc_types();
             Ok(())
@@ -650,6 +725,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Gov(GovCommand::Vote { id, approve, reject: _, node }) => {
             let home = need_home(cli.home.as_deref())?;
             runtime()?.block_on(cases::vote(home, node.node.as_deref(), id, approve))
+        }
+        Command::Gov(GovCommand::Params { node }) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(cases::params(home, node.node.as_deref()))
         }
         Command::Gov(GovCommand::Show { id, node }) => {
             let home = need_home(cli.home.as_deref())?;

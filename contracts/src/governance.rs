@@ -114,7 +114,8 @@ impl GovAction {
 }
 
 /// How many agencies must approve a proposal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Threshold {
     /// More than half of the active agencies.
     #[codec(index = 0)]
@@ -135,7 +136,8 @@ impl Threshold {
 }
 
 /// Chain parameters.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChainParams {
     /// Approvals a proposal needs.
     pub threshold: Threshold,
@@ -163,7 +165,8 @@ impl Default for ChainParams {
 
 /// The deadline table of domain.md §4. Values marked [K] there are unverified and so
 /// parameters, changed only by governance. Days are calendar days unless named `working`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeadlineParams {
     /// NOTIFY_CCA: notice to the CCA after the decision takes effect (Law Art.20).
     pub notify_cca: u32,
