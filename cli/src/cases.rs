@@ -432,8 +432,8 @@ pub async fn vote(home: &Path, node: Option<&str>, proposal: u64, approve: bool)
     let (p, _) = read_value::<Proposal>(&mut s, custos_contracts::governance::proposal_key(proposal), None).await?;
     let status = p.map(|p| p.status);
     println!(
-        "{} proposal {proposal} at height {}; status now {}",
-        if approve { "approved" } else { "rejected" },
+        "voted to {} proposal {proposal} (committed at height {}); proposal status: {}",
+        if approve { "approve" } else { "reject" },
         c.height,
         match status {
             Some(ProposalStatus::Open) => "open".to_string(),
@@ -475,10 +475,11 @@ pub async fn params(home: &Path, node: Option<&str>) -> Result<()> {
     let (deadlines, _) = read_value::<DeadlineParams>(&mut s, DEADLINES_KEY.to_vec(), Some(h)).await?;
     let chain = chain.ok_or_else(|| anyhow!("no chain parameters at height {h}"))?;
     let deadlines = deadlines.ok_or_else(|| anyhow!("no deadline table at height {h}"))?;
-    println!("# parameters in force at height {h} (read with state proofs)");
-    println!("# chain parameters (gov propose set-chain-params --file …)");
+    println!("# parameters in force at height {h} (read with state proofs).");
+    println!("# To change them, copy ONE section into its own file, edit it, and propose it.");
+    println!("\n# chain parameters: gov propose set-chain-params --file FILE");
     print!("{}", toml::to_string(&chain)?);
-    println!("\n# deadline table (gov propose set-deadlines --file …)");
+    println!("\n# deadline table (domain.md §4): gov propose set-deadlines --file FILE");
     print!("{}", toml::to_string(&deadlines)?);
     Ok(())
 }
