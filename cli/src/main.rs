@@ -10,9 +10,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use custos_contracts::call::MAX_CERT_DER;
 use custos_contracts::call::{BusinessDates, Date, SubjectKind};
 use custos_contracts::governance::{GovAction, HolidayYear};
 use custos_contracts::state::StateQuestion;
+use custos_primitives::codec::{BoundedVec, ConstU32};
 use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, Hash, SuiteId};
 use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, DocHash, MemberRole, NodeId};
 use custos_primitives::x509::{self, CertParams, Certificate};
@@ -244,6 +246,35 @@ enum ProposeCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Admit a node of an active agency (validator when --power > 0). Its peers must also list
+    /// its p2p address in their node.toml (see the operator guide).
+    AddNode {
+        /// The node certificate (PEM), issued by its agency's CA with role `node`.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// Its libp2p transport key: the ed25519 public key, 64 hex digits.
+        #[arg(long, value_name = "HEX")]
+        p2p_key: String,
+        /// Voting power (0: observer).
+        #[arg(long, default_value_t = 0)]
+        power: u64,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Replace a node's key and certificate, keeping its power.
+    RotateNodeKey {
+        /// The node being replaced (64 hex digits).
+        #[arg(long)]
+        node_id: String,
+        /// The new node certificate (PEM).
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// The new libp2p transport key (64 hex digits).
+        #[arg(long, value_name = "HEX")]
+        p2p_key: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// Remove a node (and its vote).
     RemoveNode {
         /// Node id (64 hex digits).
@@ -329,6 +360,18 @@ fn parse_node_id(s: &str) -> Result<NodeId> {
     Ok(NodeId(Hash(arr)))
 }
 
+/// A certificate file (PEM) as the bounded DER a governance action carries.
+fn read_cert_der(file: &Path) -> Result<BoundedVec<u8, ConstU32<MAX_CERT_DER>>> {
+    let pem = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let cert = Certificate::from_pem(&pem).with_context(|| format!("{} is not a certificate", file.display()))?;
+    cert.der().to_vec().try_into().map_err(|_| anyhow!("the certificate {} is too large", file.display()))
+}
+
+fn parse_p2p_key(s: &str) -> Result<[u8; 32]> {
+    let bytes = hex::decode(s.trim()).map_err(|_| anyhow!("--p2p-key: 64 hex digits expected"))?;
+    bytes.try_into().map_err(|_| anyhow!("--p2p-key: an ed25519 public key has 32 bytes (64 hex digits)"))
+}
+
 fn read_toml<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     toml::from_str(&text).with_context(|| format!("{} is not a valid parameter file", file.display()))
@@ -338,6 +381,15 @@ fn proposal_of(p: ProposeCommand) -> Result<(GovAction, NodeArgs)> {
     Ok(match p {
         ProposeCommand::SetValidatorPower { node_id, power, node } => {
             (GovAction::SetValidatorPower { node: parse_node_id(&node_id)?, power }, node)
+        }
+        ProposeCommand::AddNode { cert, p2p_key, power, node } => {
+            let certificate = read_cert_der(&cert)?;
+            (GovAction::AddNode { certificate, p2p_key: parse_p2p_key(&p2p_key)?, power }, node)
+        }
+        ProposeCommand::RotateNodeKey { node_id, cert, p2p_key, node } => {
+            let certificate = read_cert_der(&cert)?;
+            let p2p_key = parse_p2p_key(&p2p_key)?;
+            (GovAction::RotateNodeKey { node: parse_node_id(&node_id)?, certificate, p2p_key }, node)
         }
         ProposeCommand::RemoveNode { node_id, node } => {
             (GovAction::RemoveNode { node: parse_node_id(&node_id)? }, node)

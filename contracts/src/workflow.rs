@@ -27,6 +27,8 @@
 //! | `INTAKE` 接收登记 | the case's CCA (暂外: after the handover) | Decided | Received |
 //! | `ANNOUNCE` 入矫宣告 | the case's CCA | Received | UnderSupervision |
 //! | supervision documents (leave, warning, tag, review, reduction …) | the case's CCA, police, court as listed | UnderSupervision | — |
+//! | `TRANSFER_DECISION` 变更执行地决定 | the case's CCA; to the new CCA | UnderSupervision | Transferred (the new CCA is the case's) |
+//! | `TRANSFER_INTAKE` 变更后接收 | the new CCA | Transferred | UnderSupervision |
 //! | `REVOKE_PROPOSAL` 撤销缓刑/假释建议书 | the case's CCA (缓刑, 假释) | UnderSupervision | RevocationProposed |
 //! | `COMMIT_PROPOSAL` 收监执行建议书 | the case's CCA (暂外) | UnderSupervision | RevocationProposed |
 //! | `ARREST_REQ` 提请逮捕 | the case's CCA (缓刑, 假释) | RevocationProposed | ArrestRequested |
@@ -88,6 +90,10 @@ pub enum CaseState {
     /// 终止 (termination).
     #[codec(index = 10)]
     Terminated(TerminationReason),
+    /// 变更执行地: the place of execution changes; the new CCA has not registered the subject
+    /// yet. The case's `cca` is already the new CCA.
+    #[codec(index = 11)]
+    Transferred,
 }
 
 impl CaseState {
@@ -107,6 +113,7 @@ impl CaseState {
             CaseState::Terminated(TerminationReason::Revoked) => "terminated(revoked)",
             CaseState::Terminated(TerminationReason::Committed) => "terminated(committed)",
             CaseState::Terminated(TerminationReason::Death) => "terminated(death)",
+            CaseState::Transferred => "transferred",
         }
     }
 
@@ -412,6 +419,8 @@ pub const DOC_TYPES: &[&str] = &[
     "ETAG_APPROVAL",
     "ETAG_REMOVAL",
     "TEMPOUT_REVIEW",
+    "TRANSFER_DECISION",
+    "TRANSFER_INTAKE",
     "POLICE_PENALTY_REQ",
     "POLICE_PENALTY_DECISION",
     "COERCIVE_MEASURE_NOTICE",
@@ -457,6 +466,8 @@ enum Effect {
     Handover,
     /// Registers intake (checks the handover and the received date).
     Intake,
+    /// Hands the case to the CCA of the new place of execution (a recipient).
+    Transfer,
     /// Leaves the state as it is.
     None,
 }
@@ -533,6 +544,10 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
         | "POLICE_PENALTY_REQ"
         | "REDUCTION_PROPOSAL" => r(CaseCca, UNDER, None, Effect::None, &[]),
         "TEMPOUT_REVIEW" => r(CaseCca, UNDER, Some(&TEMP_OUTSIDE), Effect::None, &[]),
+        // 变更执行地 (Law Art.27): the CCA decides and sends the file to the new CCA, which
+        // registers the subject.
+        "TRANSFER_DECISION" => r(CaseCca, UNDER, None, Effect::Transfer, &[Effective]),
+        "TRANSFER_INTAKE" => r(CaseCca, &[Some(Transferred)], None, Effect::To(UnderSupervision), &[ReceivedDate]),
         "POLICE_PENALTY_DECISION" => r(Roles(&[Police]), UNDER, None, Effect::None, &[]),
         "COERCIVE_MEASURE_NOTICE" => r(Roles(&[Police, Court, Procuratorate]), &ACTIVE[..4], None, Effect::None, &[]),
         "REDUCTION_RULING" => r(Roles(&[Court]), UNDER, None, Effect::None, &[Effective]),
@@ -618,6 +633,7 @@ const ANY_OR_NONE: &[Phase] = &[
     Some(Terminated(TerminationReason::Revoked)),
     Some(Terminated(TerminationReason::Committed)),
     Some(Terminated(TerminationReason::Death)),
+    Some(Transferred),
 ];
 
 /// Every phase, for documents allowed at any time of an opened case.
@@ -703,6 +719,16 @@ pub fn apply(
         }
         Effect::Decide => decide(&mut next, doc)?,
         Effect::Handover => next.handed_over = true,
+        Effect::Transfer => {
+            let new = doc
+                .recipients
+                .iter()
+                .find(|(a, r)| *r == Justice && Some(a) != next.cca.as_ref())
+                .map(|(a, _)| a.clone())
+                .ok_or_else(|| WorkflowError::MissingRecipient { doc_type: doc.doc_type.clone(), role: Justice })?;
+            next.cca = Some(new);
+            next.state = Transferred;
+        }
         Effect::Intake => {
             let k = next.kind.unwrap_or(Control);
             if k.is_temp_outside() && !next.handed_over {
@@ -887,6 +913,46 @@ mod tests {
             today: day(0),
         };
         apply(case, &doc, &ChainParams::default())
+    }
+
+    /// `code` by `issuer` (a CCA) addressed to `recipients`.
+    fn by_cca(
+        case: &CaseRecord,
+        code: &str,
+        issuer: &AgencyId,
+        recipients: &[(AgencyId, AgencyRole)],
+    ) -> Result<Option<CaseRecord>, WorkflowError> {
+        let doc_type = DocType::new(code).unwrap();
+        let dates = dated();
+        let doc = Document {
+            doc_type: &doc_type,
+            case_ref: CaseRef::default(),
+            issuer: (issuer, Justice),
+            recipients,
+            dates: &dates,
+            subject_kind: None,
+            height: 20,
+            today: day(0),
+        };
+        apply(Some(case), &doc, &ChainParams::default())
+    }
+
+    #[test]
+    fn a_transfer_hands_the_case_to_the_new_cca_which_alone_registers_it() {
+        let mut case = run(None, "JUDGMENT", Court, Some(SubjectKind::Probation), dated()).unwrap().unwrap();
+        case.state = UnderSupervision;
+        let (old, new) = (of(Justice), id("justice-2"));
+        // Addressed only to the current CCA: no new place of execution.
+        let err = by_cca(&case, "TRANSFER_DECISION", &old, &[(old.clone(), Justice)]).unwrap_err();
+        assert!(matches!(err, WorkflowError::MissingRecipient { role: Justice, .. }), "{err}");
+        let to_new = [(new.clone(), Justice)];
+        let moved = by_cca(&case, "TRANSFER_DECISION", &old, &to_new).unwrap().unwrap();
+        assert_eq!((moved.state, moved.cca.clone()), (Transferred, Some(new.clone())));
+        // Only the new CCA registers the subject.
+        let err = by_cca(&moved, "TRANSFER_INTAKE", &old, &to_new).unwrap_err();
+        assert!(matches!(err, WorkflowError::NotCaseAgency { .. }), "{err}");
+        let back = by_cca(&moved, "TRANSFER_INTAKE", &new, &to_new).unwrap().unwrap();
+        assert_eq!(back.state, UnderSupervision);
     }
 
     fn dated() -> BusinessDates {
