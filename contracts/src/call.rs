@@ -7,7 +7,7 @@ use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, Input};
 use serde::Serialize;
 
 use custos_primitives::codec::{BoundedVec, ConstU32};
-use custos_primitives::crypto::Hash;
+use custos_primitives::crypto::{EncryptionPublicKey, Hash};
 use custos_primitives::types::{AgencyId, CaseRef, CertFingerprint, DocHash, Transaction};
 
 use crate::governance::GovAction;
@@ -290,6 +290,33 @@ pub struct VoteCall {
     pub approve: bool,
 }
 
+/// Set the signer's agency's encryption key (the key e-dossier content keys are wrapped to),
+/// as that agency's admin. Dossiers sent later are readable only with the matching private key.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct SetEncryptionKeyCall {
+    /// The new public key (of the network's suite).
+    pub key: EncryptionPublicKey,
+}
+
+/// Grant an agency access to an anchored document it was not addressed or copied to (e.g. the
+/// procuratorate asks for a document), as a clerk or admin of the issuing agency.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct GrantAccessCall {
+    /// The document.
+    pub doc_hash: DocHash,
+    /// The agency given access.
+    pub agency: AgencyId,
+}
+
+/// Revoke a grant made with [`GrantAccessCall`], as a clerk or admin of the issuing agency.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct RevokeAccessCall {
+    /// The document.
+    pub doc_hash: DocHash,
+    /// The agency whose grant ends.
+    pub agency: AgencyId,
+}
+
 /// Every call, with its stable index.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
 pub enum Call {
@@ -311,6 +338,15 @@ pub enum Call {
     /// Vote on a governance proposal.
     #[codec(index = 5)]
     Vote(VoteCall),
+    /// Set the agency's encryption key.
+    #[codec(index = 6)]
+    SetEncryptionKey(SetEncryptionKeyCall),
+    /// Grant an agency access to a document.
+    #[codec(index = 7)]
+    GrantAccess(GrantAccessCall),
+    /// Revoke such a grant.
+    #[codec(index = 8)]
+    RevokeAccess(RevokeAccessCall),
 }
 
 impl Call {
@@ -323,6 +359,9 @@ impl Call {
             Call::RevokeMember(_) => "revoke_member",
             Call::Propose(_) => "propose",
             Call::Vote(_) => "vote",
+            Call::SetEncryptionKey(_) => "set_encryption_key",
+            Call::GrantAccess(_) => "grant_access",
+            Call::RevokeAccess(_) => "revoke_access",
         }
     }
 }

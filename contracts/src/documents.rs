@@ -3,6 +3,7 @@
 //! Storage:
 //! - `doc/<doc hash>` → [`AnchorRecord`]
 //! - `receipt/<doc hash>/<agency>` → [`ReceiptRecord`]
+//! - `grant/<doc hash>/<agency>` → [`GrantRecord`] (access for an agency not addressed)
 //! - `case/<case ref>` → [`crate::workflow::CaseRecord`]
 //! - `casehist/<case ref>/<n, 4 bytes big-endian>` → [`CaseEvent`], n = 0, 1, … (the case's
 //!   `events` counts them)
@@ -81,6 +82,17 @@ pub struct CaseEvent {
     pub height: u64,
 }
 
+/// A grant of access to a document.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct GrantRecord {
+    /// The member who granted it.
+    pub by: CertFingerprint,
+    /// Height of the grant.
+    pub height: u64,
+    /// Height of its revocation, if revoked.
+    pub revoked_at: Option<u64>,
+}
+
 /// Why an anchor or receipt failed.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, thiserror::Error)]
 pub enum DocumentError {
@@ -118,6 +130,33 @@ pub enum DocumentError {
         /// The agency.
         agency: AgencyId,
     },
+    /// Only the issuing agency grants or revokes access.
+    #[codec(index = 6)]
+    #[error("only the issuing agency {issuer} may grant or revoke access to document {doc}")]
+    NotIssuer {
+        /// The document.
+        doc: DocHash,
+        /// Its issuer.
+        issuer: AgencyId,
+    },
+    /// The agency can read the document already (addressed, copied or granted).
+    #[codec(index = 7)]
+    #[error("agency {agency} can already read document {doc}")]
+    AlreadyReadable {
+        /// The document.
+        doc: DocHash,
+        /// The agency.
+        agency: AgencyId,
+    },
+    /// No active grant to revoke.
+    #[codec(index = 8)]
+    #[error("agency {agency} holds no active grant for document {doc}")]
+    NoGrant {
+        /// The document.
+        doc: DocHash,
+        /// The agency.
+        agency: AgencyId,
+    },
 }
 
 /// State key of an anchored document.
@@ -127,6 +166,10 @@ pub fn doc_key(d: &DocHash) -> Vec<u8> {
 /// State key of an agency's receipt of a document.
 pub fn receipt_key(d: &DocHash, agency: &AgencyId) -> Vec<u8> {
     [b"receipt/".as_slice(), d.0.as_bytes(), b"/", agency.as_str().as_bytes()].concat()
+}
+/// State key of an agency's grant of access to a document.
+pub fn grant_key(d: &DocHash, agency: &AgencyId) -> Vec<u8> {
+    [b"grant/".as_slice(), d.0.as_bytes(), b"/", agency.as_str().as_bytes()].concat()
 }
 /// State key of a case.
 pub fn case_key(c: &CaseRef) -> Vec<u8> {

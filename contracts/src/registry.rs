@@ -14,7 +14,7 @@
 use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode};
 use serde::Serialize;
 
-use custos_primitives::crypto::PublicKey;
+use custos_primitives::crypto::{EncryptionPublicKey, PublicKey};
 use custos_primitives::genesis::Validator;
 use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, CertFingerprint, MemberRole, NodeId};
 
@@ -35,6 +35,8 @@ pub struct AgencyRecord {
     pub active: bool,
     /// Height it was added at (0: genesis).
     pub added_at: u64,
+    /// The key e-dossier content keys are wrapped to (set by the agency's admin).
+    pub encryption_key: Option<EncryptionPublicKey>,
 }
 
 impl AgencyRecord {
@@ -151,6 +153,15 @@ pub enum RegistryError {
     #[codec(index = 7)]
     #[error("certificate rejected: {0}")]
     Certificate(String),
+    /// An encryption key of the other suite.
+    #[codec(index = 8)]
+    #[error("the encryption key is for the {found} suite; this network uses {expected}")]
+    WrongKeySuite {
+        /// The network's suite.
+        expected: String,
+        /// The key's suite.
+        found: String,
+    },
 }
 
 /// Key of the sorted list of agency ids.
@@ -175,7 +186,10 @@ pub fn member_key(fp: &CertFingerprint) -> Vec<u8> {
 pub fn may_call(role: MemberRole, call: &str) -> Result<(), RegistryError> {
     let (ok, needed) = match call {
         "anchor" | "receipt" => (matches!(role, MemberRole::Clerk | MemberRole::Adapter), "clerk or adapter"),
-        "revoke_member" | "propose" | "vote" => (role == MemberRole::Admin, "admin"),
+        "revoke_member" | "propose" | "vote" | "set_encryption_key" => (role == MemberRole::Admin, "admin"),
+        "grant_access" | "revoke_access" => {
+            (matches!(role, MemberRole::Clerk | MemberRole::Admin), "clerk or admin of the issuing agency")
+        }
         _ => (false, "nothing"),
     };
     if ok { Ok(()) } else { Err(RegistryError::RoleNotAllowed { role, call: call.into(), needed: needed.into() }) }

@@ -27,7 +27,7 @@ use custos_primitives::types::{
 use custos_primitives::x509::{self, Certificate};
 
 use crate::call::{AnchorCall, Call, Date, DocType, ReceiptCall, RegisterMemberCall, SignedTx};
-use crate::documents::{AnchorRecord, CaseEvent, DocumentError, ReceiptRecord};
+use crate::documents::{self, AnchorRecord, CaseEvent, DocumentError, GrantRecord, ReceiptRecord};
 use crate::governance::{self, ChainParams, DeadlineParams, GovAction, GovernanceError, Proposal, ProposalStatus};
 use crate::registry::{self, AgencyRecord, MemberRecord, NodeRecord, RegistryError, Revocation};
 use crate::workflow::{self, CaseRecord, CaseState, Phase, WorkflowError};
@@ -211,6 +211,28 @@ pub enum Event {
         /// Validators from the next height.
         validators: u32,
     },
+    /// An agency's encryption key was set.
+    #[codec(index = 9)]
+    EncryptionKeySet {
+        /// Agency.
+        agency: AgencyId,
+    },
+    /// An agency was granted access to a document.
+    #[codec(index = 10)]
+    AccessGranted {
+        /// Document.
+        doc: DocHash,
+        /// Agency.
+        agency: AgencyId,
+    },
+    /// A grant was revoked.
+    #[codec(index = 11)]
+    AccessRevoked {
+        /// Document.
+        doc: DocHash,
+        /// Agency.
+        agency: AgencyId,
+    },
 }
 
 /// The result of an included transaction.
@@ -358,6 +380,7 @@ pub fn genesis_state(genesis: &ValidatedGenesis) -> BTreeMap<Vec<u8>, Vec<u8>> {
             ca_cert: ca.der().to_vec(),
             active: true,
             added_at: 0,
+            encryption_key: None,
         };
         s.insert(registry::agency_key(&a.id), rec.encode());
         ids.push(a.id.clone());
@@ -636,6 +659,49 @@ impl Runtime {
                 state.put(member_key(&r.member), m.encode());
                 Ok(vec![Event::MemberRevoked { member: r.member, by: caller.fp }])
             }
+            Call::SetEncryptionKey(k) => {
+                let caller = Self::caller(state, ctx)?;
+                if k.key.suite() != self.suite.id() {
+                    return Err(RegistryError::WrongKeySuite {
+                        expected: self.suite.id().to_string(),
+                        found: k.key.suite().to_string(),
+                    }
+                    .into());
+                }
+                let agency = caller.member.agency;
+                let mut rec: AgencyRecord = read(state, &registry::agency_key(&agency))
+                    .ok_or_else(|| RegistryError::UnknownAgency(agency.clone()))?;
+                rec.encryption_key = Some(k.key);
+                state.put(registry::agency_key(&agency), rec.encode());
+                Ok(vec![Event::EncryptionKeySet { agency }])
+            }
+            Call::GrantAccess(g) => {
+                let caller = Self::caller(state, ctx)?;
+                let doc = issued_by(state, &g.doc_hash, &caller.member.agency)?;
+                if !read::<AgencyRecord>(state, &registry::agency_key(&g.agency)).is_some_and(|a| a.active) {
+                    return Err(DocumentError::UnknownParty(g.agency.clone()).into());
+                }
+                if doc.recipients.contains(&g.agency)
+                    || doc.copies.contains(&g.agency)
+                    || active_grant(state, &g.doc_hash, &g.agency)
+                {
+                    return Err(DocumentError::AlreadyReadable { doc: g.doc_hash, agency: g.agency.clone() }.into());
+                }
+                let grant = GrantRecord { by: caller.fp, height: ctx.height, revoked_at: None };
+                state.put(documents::grant_key(&g.doc_hash, &g.agency), grant.encode());
+                Ok(vec![Event::AccessGranted { doc: g.doc_hash, agency: g.agency.clone() }])
+            }
+            Call::RevokeAccess(g) => {
+                let caller = Self::caller(state, ctx)?;
+                issued_by(state, &g.doc_hash, &caller.member.agency)?;
+                let key = documents::grant_key(&g.doc_hash, &g.agency);
+                let mut grant: GrantRecord = read(state, &key)
+                    .filter(|r: &GrantRecord| r.revoked_at.is_none())
+                    .ok_or_else(|| DocumentError::NoGrant { doc: g.doc_hash, agency: g.agency.clone() })?;
+                grant.revoked_at = Some(ctx.height);
+                state.put(key, grant.encode());
+                Ok(vec![Event::AccessRevoked { doc: g.doc_hash, agency: g.agency.clone() }])
+            }
             Call::Propose(p) => {
                 let caller = Self::caller(state, ctx)?;
                 let id: u64 = read(state, governance::NEXT_PROPOSAL_KEY).unwrap_or(0);
@@ -847,6 +913,7 @@ impl Runtime {
                     ca_cert: ca_cert.to_vec(),
                     active: true,
                     added_at: ctx.height,
+                    encryption_key: None,
                 };
                 state.put(registry::agency_key(id), rec.encode());
                 let mut ids: Vec<AgencyId> = read(state, registry::AGENCIES_KEY).unwrap_or_default();
@@ -1007,7 +1074,8 @@ fn receipt<S: StateRead>(
 ) -> Result<Vec<Event>, CallError> {
     let agency = caller.member.agency.clone();
     let doc: AnchorRecord = read(state, &doc_key(&r.doc_hash)).ok_or(DocumentError::NotAnchored(r.doc_hash))?;
-    if !doc.recipients.contains(&agency) && !doc.copies.contains(&agency) {
+    if !doc.recipients.contains(&agency) && !doc.copies.contains(&agency) && !active_grant(state, &r.doc_hash, &agency)
+    {
         return Err(DocumentError::NotAddressed { doc: r.doc_hash, agency }.into());
     }
     let key = receipt_key(&r.doc_hash, &agency);
@@ -1023,6 +1091,19 @@ fn receipt<S: StateRead>(
     };
     state.put(key, record.encode());
     Ok(vec![Event::Received { doc: r.doc_hash, agency }])
+}
+
+/// The anchored document, if `agency` issued it.
+fn issued_by(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> Result<AnchorRecord, CallError> {
+    let rec: AnchorRecord = read(state, &doc_key(doc)).ok_or(DocumentError::NotAnchored(*doc))?;
+    if &rec.issuer != agency {
+        return Err(DocumentError::NotIssuer { doc: *doc, issuer: rec.issuer }.into());
+    }
+    Ok(rec)
+}
+
+fn active_grant(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> bool {
+    read::<GrantRecord>(state, &documents::grant_key(doc, agency)).is_some_and(|g| g.revoked_at.is_none())
 }
 
 fn agency_role(state: &impl StateRead, id: &AgencyId) -> Result<AgencyRole, CallError> {
@@ -1069,6 +1150,15 @@ impl Runtime {
         let receipts =
             anchor.recipients.iter().chain(anchor.copies.iter()).filter_map(|a| Self::receipt(state, doc, a)).collect();
         Some((anchor, receipts))
+    }
+
+    /// Whether `agency` may read (fetch) a document: it is a recipient or a copy, or holds an
+    /// active grant. `false` for a document not anchored.
+    pub fn may_read(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> bool {
+        match Self::anchor_record(state, doc) {
+            Some(a) => a.recipients.contains(agency) || a.copies.contains(agency) || active_grant(state, doc, agency),
+            None => false,
+        }
     }
 
     /// A case as it stands.

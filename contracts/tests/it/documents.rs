@@ -183,3 +183,65 @@ fn the_invariants_catch_a_corrupted_state() {
     bad.insert(custos_contracts::registry::VALIDATORS_KEY.to_vec(), Vec::<u8>::new().encode());
     assert!(fails(&bad));
 }
+
+#[test]
+fn the_issuer_grants_and_revokes_access_and_only_readers_acknowledge() {
+    use custos_contracts::call::{GrantAccessCall, RevokeAccessCall};
+    let mut w = World::new(SuiteId::Sm);
+    let mut clerks = w.five(MemberRole::Clerk);
+    let case = w.case("(2026)黑0103刑初9号");
+    let doc = w.doc("ASSESS_REQ", case).to(&["justice"]);
+    w.anchor(&mut clerks.court, &doc);
+    let grant = |a: &str| Call::GrantAccess(GrantAccessCall { doc_hash: doc.hash(), agency: agency(a) });
+    let revoke = |a: &str| Call::RevokeAccess(RevokeAccessCall { doc_hash: doc.hash(), agency: agency(a) });
+    assert!(Runtime::may_read(&w.state, &doc.hash(), &agency("justice")));
+    assert!(!Runtime::may_read(&w.state, &doc.hash(), &agency("procuratorate")));
+    // Only the issuing agency grants.
+    let err = w.expect_call_failure(&mut clerks.justice, grant("procuratorate"));
+    assert_eq!(err, CallError::Document(DocumentError::NotIssuer { doc: doc.hash(), issuer: agency("court") }));
+    // A recipient needs no grant; an unknown agency gets none.
+    let err = w.expect_call_failure(&mut clerks.court, grant("justice"));
+    assert!(matches!(err, CallError::Document(DocumentError::AlreadyReadable { .. })), "{err}");
+    let err = w.expect_call_failure(&mut clerks.court, grant("tax-office"));
+    assert_eq!(err, CallError::Document(DocumentError::UnknownParty(agency("tax-office"))));
+    let events = w.call(&mut clerks.court, grant("procuratorate"));
+    assert_eq!(events, vec![Event::AccessGranted { doc: doc.hash(), agency: agency("procuratorate") }]);
+    assert!(Runtime::may_read(&w.state, &doc.hash(), &agency("procuratorate")));
+    // Granted twice: refused. The grantee may acknowledge.
+    let err = w.expect_call_failure(&mut clerks.court, grant("procuratorate"));
+    assert!(matches!(err, CallError::Document(DocumentError::AlreadyReadable { .. })), "{err}");
+    w.call(&mut clerks.procuratorate, receipt(&doc));
+    // Revoked: no longer readable; revoking again is refused.
+    let events = w.call(&mut clerks.court, revoke("procuratorate"));
+    assert_eq!(events, vec![Event::AccessRevoked { doc: doc.hash(), agency: agency("procuratorate") }]);
+    assert!(!Runtime::may_read(&w.state, &doc.hash(), &agency("procuratorate")));
+    let err = w.expect_call_failure(&mut clerks.court, revoke("procuratorate"));
+    assert_eq!(err, CallError::Document(DocumentError::NoGrant { doc: doc.hash(), agency: agency("procuratorate") }));
+    // The police, never granted, may not acknowledge.
+    let err = w.expect_call_failure(&mut clerks.police, receipt(&doc));
+    assert!(matches!(err, CallError::Document(DocumentError::NotAddressed { .. })), "{err}");
+}
+
+#[test]
+fn an_agency_admin_sets_its_encryption_key_of_the_networks_suite() {
+    use custos_contracts::call::SetEncryptionKeyCall;
+    use custos_contracts::registry::RegistryError;
+    use custos_primitives::crypto::{AnySuite, Suite};
+    for suite in [SuiteId::Sm, SuiteId::Intl] {
+        let mut w = World::new(suite);
+        let mut admins = w.five(MemberRole::Admin);
+        let mut clerks = w.five(MemberRole::Clerk);
+        let key = w.suite.generate_decryption_key().unwrap().public_key();
+        let set = |k| Call::SetEncryptionKey(SetEncryptionKeyCall { key: k });
+        // A clerk may not; a key of the other suite is refused.
+        let err = w.expect_call_failure(&mut clerks.court, set(key));
+        assert!(matches!(err, CallError::Registry(RegistryError::RoleNotAllowed { .. })), "{err}");
+        let other = if suite == SuiteId::Sm { SuiteId::Intl } else { SuiteId::Sm };
+        let foreign = AnySuite::with_defaults(other).generate_decryption_key().unwrap().public_key();
+        let err = w.expect_call_failure(&mut admins.court, set(foreign));
+        assert!(matches!(err, CallError::Registry(RegistryError::WrongKeySuite { .. })), "{err}");
+        assert_eq!(w.call(&mut admins.court, set(key)), vec![Event::EncryptionKeySet { agency: agency("court") }]);
+        assert_eq!(w.runtime.agency(&w.state, &agency("court")).unwrap().encryption_key, Some(key));
+        assert_eq!(w.runtime.agency(&w.state, &agency("police")).unwrap().encryption_key, None);
+    }
+}

@@ -7,14 +7,14 @@ use core::fmt::Debug;
 use parity_scale_codec::{Decode, Encode};
 
 use custos_contracts::call::{
-    AnchorCall, BusinessDates, Call, Date, DocType, ProposeCall, ReceiptCall, RegisterMemberCall, RevokeMemberCall,
-    SubjectKind, VoteCall,
+    AnchorCall, BusinessDates, Call, Date, DocType, GrantAccessCall, ProposeCall, ReceiptCall, RegisterMemberCall,
+    RevokeAccessCall, RevokeMemberCall, SetEncryptionKeyCall, SubjectKind, VoteCall,
 };
 use custos_contracts::documents::AnchorRecord;
 use custos_contracts::governance::{ChainParams, DeadlineParams, GovAction, HolidayYear, Threshold};
 use custos_contracts::runtime::{CallError, TxOutcome};
 use custos_contracts::workflow::{CaseRecord, CaseState, TerminationReason, WorkflowError};
-use custos_primitives::crypto::Hash;
+use custos_primitives::crypto::{EncryptionPublicKey, Hash};
 use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, CaseRef, CertFingerprint, DocHash, NodeId, TxId};
 
 fn agency(s: &str) -> AgencyId {
@@ -66,6 +66,21 @@ fn calls() -> Vec<(&'static str, Call)> {
         ("RevokeMember", Call::RevokeMember(RevokeMemberCall { member: CertFingerprint(Hash([0x44; 32])) })),
         ("Propose", Call::Propose(ProposeCall { action: GovAction::SetCaseKeyVersion(2) })),
         ("Vote", Call::Vote(VoteCall { proposal: 7, approve: true })),
+        (
+            "SetEncryptionKey",
+            Call::SetEncryptionKey(SetEncryptionKeyCall { key: EncryptionPublicKey::X25519([0x66; 32]) }),
+        ),
+        (
+            "GrantAccess",
+            Call::GrantAccess(GrantAccessCall { doc_hash: DocHash(Hash([0x11; 32])), agency: agency("procuratorate") }),
+        ),
+        (
+            "RevokeAccess",
+            Call::RevokeAccess(RevokeAccessCall {
+                doc_hash: DocHash(Hash([0x11; 32])),
+                agency: agency("procuratorate"),
+            }),
+        ),
     ]
 }
 
@@ -168,7 +183,7 @@ fn failed_outcome() -> TxOutcome {
     }
 }
 
-const CALLS: [&str; 6] = [
+const CALLS: [&str; 9] = [
     // RegisterMember
     "00143003010203",
     // Anchor
@@ -186,6 +201,12 @@ const CALLS: [&str; 6] = [
     "040802000000",
     // Vote
     "05070000000000000001",
+    // SetEncryptionKey
+    "06016666666666666666666666666666666666666666666666666666666666666666",
+    // GrantAccess
+    "0711111111111111111111111111111111111111111111111111111111111111113470726f63757261746f72617465",
+    // RevokeAccess
+    "0811111111111111111111111111111111111111111111111111111111111111113470726f63757261746f72617465",
 ];
 const ACTIONS: [&str; 10] = [
     // AddAgency

@@ -516,8 +516,8 @@ fn hash_of(bytes: &[u8]) -> Hash {
 /// block of every test):
 ///
 /// 1. **Receipts.** Every receipt `receipt/<doc>/<agency>` refers to an anchored document, and
-///    that document was addressed to the receipt's agency as a recipient or a copy; the record
-///    names the agency of its key.
+///    that document was addressed to the receipt's agency as a recipient or a copy, or the
+///    agency held an access grant when it acknowledged; the record names the agency of its key.
 /// 2. **Cases.** For every case `case/<ref>`, its `events` equals the number of its
 ///    `casehist/<ref>/<n>` entries, which are numbered 0, 1, … without gaps; the first entry
 ///    comes from "no case", each next one from where the previous one went, and the last one
@@ -546,9 +546,14 @@ pub fn check_invariants(state: &State, runtime: &Runtime, block_txs: &BTreeMap<u
         let r: ReceiptRecord = decode(v);
         assert_eq!(r.agency, agency_in_key, "receipt record under another agency's key");
         let anchor = Runtime::anchor_record(state, &doc).unwrap_or_else(|| panic!("receipt of unanchored {doc}"));
+        // Addressed, copied, or granted access before the receipt (the grant may be revoked since).
+        let granted = state
+            .get(&custos_contracts::documents::grant_key(&doc, &r.agency))
+            .map(|g| decode::<custos_contracts::documents::GrantRecord>(g))
+            .is_some_and(|g| g.height <= r.height && g.revoked_at.is_none_or(|at| at > r.height));
         assert!(
-            anchor.recipients.contains(&r.agency) || anchor.copies.contains(&r.agency),
-            "receipt of {doc} by {}, which it was not addressed to",
+            anchor.recipients.contains(&r.agency) || anchor.copies.contains(&r.agency) || granted,
+            "receipt of {doc} by {}, which it was not addressed, copied or granted to",
             r.agency
         );
     }
