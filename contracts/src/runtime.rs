@@ -380,7 +380,7 @@ pub fn genesis_state(genesis: &ValidatedGenesis) -> BTreeMap<Vec<u8>, Vec<u8>> {
             ca_cert: ca.der().to_vec(),
             active: true,
             added_at: 0,
-            encryption_key: None,
+            encryption_key: genesis.encryption_keys.get(&a.id).copied(),
         };
         s.insert(registry::agency_key(&a.id), rec.encode());
         ids.push(a.id.clone());

@@ -354,6 +354,8 @@ pub mod oids {
     pub const SM2_WITH_SM3: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
     /// ed25519 (RFC 8410).
     pub const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+    /// X25519 (RFC 8410).
+    pub const X25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.110");
 }
 
 /// A private signing key, ready to sign (for SM2 the distinguishing ID is bound in).
@@ -547,6 +549,150 @@ impl DecryptionKey {
             }
             DecryptionKey::X25519(s) => EncryptionPublicKey::X25519(x25519_dalek::PublicKey::from(s).to_bytes()),
         }
+    }
+}
+
+impl DecryptionKey {
+    /// PKCS#8 PEM of the private key (`-----BEGIN PRIVATE KEY-----`), as OpenSSL 3 writes it:
+    /// SM2 as an EC private key on the SM2 curve (the same form as an SM2 signing key), X25519
+    /// as RFC 8410 (algorithm 1.3.101.110, no parameters, the key an OCTET STRING inside the
+    /// `privateKey` OCTET STRING).
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, CryptoError> {
+        use pkcs8::{EncodePrivateKey, LineEnding};
+        let encode_err = |e: pkcs8::Error| CryptoError::InvalidSecretKey(format!("PKCS#8 encoding failed: {e}"));
+        match self {
+            DecryptionKey::Sm2(k) => sm2::SecretKey::from(k.as_nonzero_scalar()).to_pkcs8_pem(LineEnding::LF),
+            DecryptionKey::X25519(s) => {
+                // CurvePrivateKey ::= OCTET STRING (32 bytes): 2 bytes of header + 32.
+                let mut inner = Zeroizing::new([0u8; 34]);
+                let curve_private_key = der::asn1::OctetStringRef::new(s.as_bytes())
+                    .and_then(|os| der::Encode::encode_to_slice(&os, inner.as_mut()).map(<[u8]>::len))
+                    .map_err(|e| CryptoError::InvalidSecretKey(format!("X25519 key encoding failed: {e}")))?;
+                let private_key = der::asn1::OctetStringRef::new(&inner[..curve_private_key])
+                    .map_err(|e| CryptoError::InvalidSecretKey(format!("X25519 key encoding failed: {e}")))?;
+                let algorithm = pkcs8::AlgorithmIdentifierRef { oid: oids::X25519, parameters: None };
+                pkcs8::PrivateKeyInfoRef::new(algorithm, private_key).to_pkcs8_pem(LineEnding::LF)
+            }
+        }
+        .map_err(encode_err)
+    }
+
+    /// Reads a PKCS#8 PEM private key: SM2 (EC key on the SM2 curve) or X25519 (RFC 8410).
+    /// Any other algorithm (an ed25519 signing key, an EC key on another curve, ...) and
+    /// malformed input are refused with [`CryptoError::InvalidSecretKey`].
+    pub fn from_pkcs8_pem(pem: &str) -> Result<DecryptionKey, CryptoError> {
+        use pkcs8::DecodePrivateKey;
+        let (label, der) = pem_rfc7468_decode(pem)?;
+        if label != "PRIVATE KEY" {
+            return Err(CryptoError::InvalidSecretKey(format!(
+                "expected a PKCS#8 \"PRIVATE KEY\" PEM block, found \"{label}\""
+            )));
+        }
+        let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice())
+            .map_err(|e| CryptoError::InvalidSecretKey(format!("bad PKCS#8 structure: {e}")))?;
+        let oid = info.algorithm.oid;
+        if oid == oids::X25519 {
+            if info.algorithm.parameters.is_some() {
+                return Err(CryptoError::InvalidSecretKey(
+                    "X25519 key with algorithm parameters (RFC 8410 requires them absent)".into(),
+                ));
+            }
+            let inner: &der::asn1::OctetStringRef = info.private_key.decode_into().map_err(|e| {
+                CryptoError::InvalidSecretKey(format!("bad X25519 key: privateKey is not a CurvePrivateKey: {e}"))
+            })?;
+            if inner.as_bytes().len() != 32 {
+                return Err(CryptoError::InvalidSecretKey(format!(
+                    "bad X25519 key: {} bytes, expected 32",
+                    inner.as_bytes().len()
+                )));
+            }
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            bytes.copy_from_slice(inner.as_bytes());
+            let secret = x25519_dalek::StaticSecret::from(*bytes);
+            if let Some(public) = &info.public_key {
+                let derived = x25519_dalek::PublicKey::from(&secret);
+                if public.as_bytes() != Some(derived.as_bytes().as_slice()) {
+                    return Err(CryptoError::InvalidSecretKey(
+                        "X25519 key: the embedded public key does not match the private key".into(),
+                    ));
+                }
+            }
+            Ok(DecryptionKey::X25519(secret))
+        } else if oid == oids::EC_PUBLIC_KEY || oid == oids::SM2_CURVE {
+            let curve = info.algorithm.parameters_oid().ok();
+            if oid == oids::EC_PUBLIC_KEY && curve != Some(oids::SM2_CURVE) {
+                return Err(CryptoError::InvalidSecretKey(format!(
+                    "EC private key on curve {curve:?}, expected SM2 (1.2.156.10197.1.301)"
+                )));
+            }
+            let sk = sm2::SecretKey::from_pkcs8_der(&der)
+                .map_err(|e| CryptoError::InvalidSecretKey(format!("bad SM2 key: {e}")))?;
+            Ok(DecryptionKey::Sm2(sm2::pke::DecryptingKey::new(sk)))
+        } else if oid == oids::ED25519 {
+            Err(CryptoError::InvalidSecretKey(
+                "an ed25519 key is a signing key, not an encryption key (expected SM2 or X25519)".into(),
+            ))
+        } else {
+            Err(CryptoError::InvalidSecretKey(format!("private key algorithm {oid} is neither SM2 nor X25519")))
+        }
+    }
+}
+
+impl EncryptionPublicKey {
+    /// Text form for configuration and genesis files: `sm2:` and the 130 lower-case hex
+    /// digits of the SEC1 uncompressed point, or `x25519:` and 64 hex digits.
+    pub fn to_text(&self) -> String {
+        match self {
+            EncryptionPublicKey::Sm2(b) => format!("sm2:{}", hex::encode(b)),
+            EncryptionPublicKey::X25519(b) => format!("x25519:{}", hex::encode(b)),
+        }
+    }
+
+    /// Parses the [`to_text`](Self::to_text) form (surrounding whitespace is ignored, hex
+    /// digits may be either case). An SM2 key must be an uncompressed point on the SM2
+    /// curve; an X25519 key must not be a low-order point (no key could be wrapped to it).
+    pub fn parse(text: &str) -> Result<Self, CryptoError> {
+        let text = text.trim();
+        if let Some(h) = text.strip_prefix("sm2:") {
+            let mut b = [0u8; 65];
+            hex::decode_to_slice(h, &mut b).map_err(|e| {
+                invalid_pk(
+                    SuiteId::Sm,
+                    &format!("expected 130 hex digits (SEC1 uncompressed point) after \"sm2:\": {e}"),
+                )
+            })?;
+            if b[0] != 0x04 {
+                return Err(invalid_pk(SuiteId::Sm, "not a SEC1 uncompressed point (must start with 04)"));
+            }
+            sm2::PublicKey::from_sec1_bytes(&b).map_err(|_| invalid_pk(SuiteId::Sm, "not a point on the SM2 curve"))?;
+            Ok(EncryptionPublicKey::Sm2(b))
+        } else if let Some(h) = text.strip_prefix("x25519:") {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(h, &mut b)
+                .map_err(|e| invalid_pk(SuiteId::Intl, &format!("expected 64 hex digits after \"x25519:\": {e}")))?;
+            // A clamped scalar is a multiple of the cofactor, so the shared secret is all
+            // zeros exactly when the point is of low order (on the curve or its twist).
+            let probe = x25519_dalek::StaticSecret::from([0x5au8; 32]);
+            if !probe.diffie_hellman(&x25519_dalek::PublicKey::from(b)).was_contributory() {
+                return Err(invalid_pk(SuiteId::Intl, "x25519 key is a low-order point"));
+            }
+            Ok(EncryptionPublicKey::X25519(b))
+        } else {
+            // The error names a suite; guess it from the length of the hex part.
+            let hex_len = text.rsplit(':').next().map_or(0, str::len);
+            let suite = if hex_len == 64 { SuiteId::Intl } else { SuiteId::Sm };
+            let mut shown: String = text.chars().take(24).collect();
+            if shown.len() < text.len() {
+                shown.push('…');
+            }
+            Err(invalid_pk(suite, &format!("encryption key must start with \"sm2:\" or \"x25519:\", found {shown:?}")))
+        }
+    }
+}
+
+impl fmt::Display for EncryptionPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
     }
 }
 
@@ -1164,6 +1310,221 @@ mod tests {
         let x = IntlSuite.generate_decryption_key().unwrap();
         let ck = sm.generate_aead_key().unwrap();
         assert!(matches!(sm.wrap_key(&x.public_key(), &ck), Err(CryptoError::WrongSuite { .. })));
+    }
+
+    /// RFC 8410 §10.3 example X25519 private key.
+    const RFC8410_X25519_PEM: &str = "-----BEGIN PRIVATE KEY-----\n\
+        MC4CAQAwBQYDK2VuBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+        -----END PRIVATE KEY-----\n";
+
+    fn pem_of(der: &[u8]) -> String {
+        der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, der).unwrap()
+    }
+
+    #[allow(clippy::panic)]
+    fn secret_err(r: Result<DecryptionKey, CryptoError>) -> String {
+        match r {
+            Err(CryptoError::InvalidSecretKey(m)) => m,
+            other => panic!("expected InvalidSecretKey, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decryption_key_pkcs8_round_trip_both_suites() {
+        for s in suites() {
+            let dk = s.generate_decryption_key().unwrap();
+            let pem = dk.to_pkcs8_pem().unwrap();
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{}", pem.as_str());
+            let reloaded = DecryptionKey::from_pkcs8_pem(&pem).unwrap();
+            assert_eq!(reloaded.public_key(), dk.public_key());
+            assert_eq!(reloaded.public_key().suite(), s.id());
+            // The encoding is deterministic.
+            assert_eq!(reloaded.to_pkcs8_pem().unwrap().as_str(), pem.as_str());
+            // Wrapped to the public key, unwrapped with the reloaded key.
+            let ck = s.generate_aead_key().unwrap();
+            let w = s.wrap_key(&dk.public_key(), &ck).unwrap();
+            assert_eq!(s.unwrap_key(&reloaded, &w).unwrap().as_bytes(), ck.as_bytes());
+            // And through the text form of the public key.
+            let pk = EncryptionPublicKey::parse(&dk.public_key().to_text()).unwrap();
+            let w = s.wrap_key(&pk, &ck).unwrap();
+            assert_eq!(s.unwrap_key(&reloaded, &w).unwrap().as_bytes(), ck.as_bytes());
+        }
+    }
+
+    #[allow(clippy::panic)]
+    #[test]
+    fn x25519_pkcs8_matches_rfc8410_example() {
+        let dk = DecryptionKey::from_pkcs8_pem(RFC8410_X25519_PEM).unwrap();
+        // Public key as computed by OpenSSL 3 (`openssl pkey -text`).
+        assert_eq!(
+            dk.public_key().to_text(),
+            "x25519:226ad8f8f62b7b2637247e6b21ffb5723d6330c4d5dd5a8d11e7e7de65c1c501"
+        );
+        let DecryptionKey::X25519(s) = &dk else { panic!("expected an X25519 key") };
+        assert_eq!(hex::encode(s.as_bytes()), "d4ee72dbf913584ad5b6d8f1f769f8ad3afe7c28cbf1d4fbe097a88f44755842");
+        // Our encoding is byte-identical to the RFC's.
+        assert_eq!(dk.to_pkcs8_pem().unwrap().as_str(), RFC8410_X25519_PEM);
+    }
+
+    #[allow(clippy::panic)]
+    #[test]
+    fn x25519_pkcs8_v2_public_key_is_checked() {
+        let dk = IntlSuite.generate_decryption_key().unwrap();
+        let DecryptionKey::X25519(s) = &dk else { panic!("expected an X25519 key") };
+        let EncryptionPublicKey::X25519(public) = dk.public_key() else { panic!("expected an X25519 key") };
+        let mut inner = vec![0x04, 0x20];
+        inner.extend_from_slice(s.as_bytes());
+        let encode = |pk: &[u8; 32]| {
+            let mut info = pkcs8::PrivateKeyInfoRef::new(
+                pkcs8::AlgorithmIdentifierRef { oid: oids::X25519, parameters: None },
+                der::asn1::OctetStringRef::new(&inner).unwrap(),
+            );
+            info.public_key = Some(der::asn1::BitStringRef::from_bytes(pk).unwrap());
+            pem_of(&der::Encode::to_der(&info).unwrap())
+        };
+        let ok = DecryptionKey::from_pkcs8_pem(&encode(&public)).unwrap();
+        assert_eq!(ok.public_key(), dk.public_key());
+        let mut wrong = public;
+        wrong[0] ^= 1;
+        let m = secret_err(DecryptionKey::from_pkcs8_pem(&encode(&wrong)));
+        assert!(m.contains("does not match"), "{m}");
+    }
+
+    #[allow(clippy::panic)]
+    #[test]
+    fn sm2_signing_key_pem_is_readable_as_decryption_key() {
+        // Same PKCS#8 form for both uses of an SM2 key.
+        let sk = SmSuite::default().generate_signing_key().unwrap();
+        let dk = DecryptionKey::from_pkcs8_pem(&sk.to_pkcs8_pem().unwrap()).unwrap();
+        let PublicKey::Sm2(b) = sk.public_key() else { panic!("expected an SM2 key") };
+        assert_eq!(dk.public_key(), EncryptionPublicKey::Sm2(b));
+        let dk2 = SmSuite::default().generate_decryption_key().unwrap();
+        let sk2 = SigningKey::from_pkcs8_pem(&dk2.to_pkcs8_pem().unwrap(), DEFAULT_SM2_DISTID).unwrap();
+        let EncryptionPublicKey::Sm2(b2) = dk2.public_key() else { panic!("expected an SM2 key") };
+        assert_eq!(sk2.public_key(), PublicKey::Sm2(b2));
+    }
+
+    #[test]
+    fn decryption_key_pem_refuses_other_algorithms_and_garbage() {
+        // An ed25519 signing key.
+        let ed = IntlSuite.generate_signing_key().unwrap().to_pkcs8_pem().unwrap();
+        let m = secret_err(DecryptionKey::from_pkcs8_pem(&ed));
+        assert!(m.contains("ed25519") && m.contains("signing key"), "{m}");
+        // Garbage, empty, other PEM labels.
+        assert!(secret_err(DecryptionKey::from_pkcs8_pem("garbage")).contains("not a PEM block"));
+        assert!(secret_err(DecryptionKey::from_pkcs8_pem("")).contains("not a PEM block"));
+        let m = secret_err(DecryptionKey::from_pkcs8_pem(
+            &der::pem::encode_string("PUBLIC KEY", der::pem::LineEnding::LF, &[0x30, 0x00]).unwrap(),
+        ));
+        assert!(m.contains("\"PUBLIC KEY\""), "{m}");
+        assert!(secret_err(DecryptionKey::from_pkcs8_pem(&pem_of(b"not DER at all"))).contains("bad PKCS#8"));
+
+        // An EC key on P-256 instead of SM2 (curve OID swapped in an SM2 key: same length).
+        let sm2_der =
+            pem_rfc7468_decode(&SmSuite::default().generate_decryption_key().unwrap().to_pkcs8_pem().unwrap())
+                .unwrap()
+                .1;
+        let sm2_curve = [0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d];
+        let p256_curve = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        let at = sm2_der.windows(sm2_curve.len()).position(|w| w == sm2_curve).unwrap();
+        let mut p256 = sm2_der.to_vec();
+        p256[at..at + p256_curve.len()].copy_from_slice(&p256_curve);
+        let m = secret_err(DecryptionKey::from_pkcs8_pem(&pem_of(&p256)));
+        assert!(m.contains("expected SM2"), "{m}");
+
+        // X25519 with a 31-byte key, with parameters, or with a bare (not wrapped) key.
+        let x_der = pem_rfc7468_decode(RFC8410_X25519_PEM).unwrap().1.to_vec();
+        assert_eq!(
+            &x_der[..16],
+            &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]
+        );
+        let key = &x_der[16..];
+        let mut short =
+            vec![0x30, 0x2d, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x21, 0x04, 0x1f];
+        short.extend_from_slice(&key[..31]);
+        assert!(secret_err(DecryptionKey::from_pkcs8_pem(&pem_of(&short))).contains("31 bytes"));
+        let mut params = vec![
+            0x30, 0x30, 0x02, 0x01, 0x00, 0x30, 0x07, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x05, 0x00, 0x04, 0x22, 0x04, 0x20,
+        ];
+        params.extend_from_slice(key);
+        assert!(secret_err(DecryptionKey::from_pkcs8_pem(&pem_of(&params))).contains("parameters"));
+        let mut bare = vec![0x30, 0x2c, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x20];
+        bare.extend_from_slice(key);
+        assert!(secret_err(DecryptionKey::from_pkcs8_pem(&pem_of(&bare))).contains("CurvePrivateKey"));
+
+        // Every truncation is refused and no corruption panics.
+        for s in suites() {
+            let der = pem_rfc7468_decode(&s.generate_decryption_key().unwrap().to_pkcs8_pem().unwrap()).unwrap().1;
+            for n in 0..der.len() {
+                secret_err(DecryptionKey::from_pkcs8_pem(&pem_of(&der[..n])));
+            }
+            for i in 0..der.len() {
+                for bit in [0x01u8, 0x80] {
+                    let mut bad = der.to_vec();
+                    bad[i] ^= bit;
+                    let _ = DecryptionKey::from_pkcs8_pem(&pem_of(&bad));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn encryption_public_key_text_round_trip() {
+        for s in suites() {
+            let pk = s.generate_decryption_key().unwrap().public_key();
+            let text = pk.to_text();
+            match pk {
+                EncryptionPublicKey::Sm2(_) => assert!(text.starts_with("sm2:04") && text.len() == 4 + 130, "{text}"),
+                EncryptionPublicKey::X25519(_) => {
+                    assert!(text.starts_with("x25519:") && text.len() == 7 + 64, "{text}")
+                }
+            }
+            assert_eq!(pk.to_string(), text);
+            assert_eq!(EncryptionPublicKey::parse(&text).unwrap(), pk);
+            assert_eq!(EncryptionPublicKey::parse(&format!("  {}\n", text)).unwrap(), pk);
+            let (prefix, digits) = text.split_once(':').unwrap();
+            assert_eq!(EncryptionPublicKey::parse(&format!("{prefix}:{}", digits.to_uppercase())).unwrap(), pk);
+        }
+    }
+
+    #[allow(clippy::panic)]
+    #[test]
+    fn encryption_public_key_parse_refusals() {
+        // The SM2 generator (GB/T 32918.5) is a valid point.
+        let gx = "32c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7";
+        let gy = "bc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0";
+        let g = format!("sm2:04{gx}{gy}");
+        assert!(matches!(EncryptionPublicKey::parse(&g), Ok(EncryptionPublicKey::Sm2(_))));
+        let off_curve = format!("sm2:04{gx}{}1", &gy[..63]);
+        let bad = |t: &str, suite: SuiteId, needle: &str| match EncryptionPublicKey::parse(t) {
+            Err(CryptoError::InvalidPublicKey { suite: s, reason }) => {
+                assert_eq!(s, suite, "{t}: {reason}");
+                assert!(reason.contains(needle), "{t}: {reason}");
+            }
+            other => panic!("{t}: expected InvalidPublicKey, got {other:?}"),
+        };
+        bad(&off_curve, SuiteId::Sm, "not a point on the SM2 curve");
+        bad(&format!("sm2:02{gx}{gy}"), SuiteId::Sm, "uncompressed");
+        bad(&format!("sm2:02{gx}"), SuiteId::Sm, "130 hex digits");
+        bad(&format!("sm2:04{gx}{}", &gy[..62]), SuiteId::Sm, "130 hex digits");
+        bad(&format!("sm2:04{gx}{}zz", &gy[..62]), SuiteId::Sm, "130 hex digits");
+        bad(&format!("sm2:04{gx}{gy}00"), SuiteId::Sm, "130 hex digits");
+        bad(&format!("sm2:{}", "0".repeat(130)), SuiteId::Sm, "uncompressed");
+        let x = "x25519:226ad8f8f62b7b2637247e6b21ffb5723d6330c4d5dd5a8d11e7e7de65c1c501";
+        assert!(matches!(EncryptionPublicKey::parse(x), Ok(EncryptionPublicKey::X25519(_))));
+        bad(&x[..x.len() - 2], SuiteId::Intl, "64 hex digits");
+        bad(&format!("{x}00"), SuiteId::Intl, "64 hex digits");
+        bad(&format!("x25519:{}", "0".repeat(64)), SuiteId::Intl, "low-order");
+        bad(&format!("x25519:01{}", "0".repeat(62)), SuiteId::Intl, "low-order");
+        // Prefix: missing, wrong case, other algorithm, or swapped.
+        bad(&x[7..], SuiteId::Intl, "must start with");
+        bad(&format!("X25519:{}", &x[7..]), SuiteId::Intl, "must start with");
+        bad(&format!("ed25519:{}", &x[7..]), SuiteId::Intl, "must start with");
+        bad(&g.replace("sm2:", "SM2:"), SuiteId::Sm, "must start with");
+        bad(&g.replace("sm2:", "x25519:"), SuiteId::Intl, "64 hex digits");
+        bad(&x.replace("x25519:", "sm2:"), SuiteId::Sm, "130 hex digits");
+        bad("", SuiteId::Sm, "must start with");
+        bad("sm2", SuiteId::Sm, "must start with");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{AnySuite, CryptoError, Hash, PublicKey, Suite, SuiteId};
+use crate::crypto::{AnySuite, CryptoError, EncryptionPublicKey, Hash, PublicKey, Suite, SuiteId};
 use crate::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, MemberRole, NodeId};
 use crate::x509::{self, Certificate, X509Error};
 
@@ -84,6 +84,14 @@ pub enum GenesisError {
     /// No validators.
     #[error("genesis lists no validators")]
     NoValidators,
+    /// An agency's encryption key is unusable.
+    #[error("encryption key of agency {agency}: {reason}")]
+    EncryptionKey {
+        /// The agency.
+        agency: AgencyId,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// An agency in the genesis file.
@@ -102,6 +110,10 @@ pub struct GenesisAgency {
     pub area_code: String,
     /// The agency CA certificate (PEM).
     pub ca_cert_pem: String,
+    /// The agency's encryption key for e-dossiers (`sm2:<hex>` or `x25519:<hex>`), if it has one
+    /// at genesis; its admin can set or change it on the ledger later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<String>,
 }
 
 /// A validator in the genesis file.
@@ -168,6 +180,8 @@ pub struct ValidatedGenesis {
     pub cas: BTreeMap<AgencyId, Certificate>,
     /// Validators sorted by node id.
     pub validators: Vec<Validator>,
+    /// Agencies' encryption keys given at genesis.
+    pub encryption_keys: BTreeMap<AgencyId, EncryptionPublicKey>,
     /// The chain's genesis hash.
     pub hash: Hash,
 }
@@ -180,6 +194,7 @@ struct CanonicalAgency<'a> {
     name: &'a [u8],
     area_code: &'a [u8],
     ca_cert: &'a [u8],
+    encryption_key: Option<EncryptionPublicKey>,
 }
 
 #[derive(Encode)]
@@ -206,6 +221,7 @@ impl Genesis {
         let suite = AnySuite::new(self.suite, &self.sm2_distid)?;
         let at = self.genesis_time;
         let mut cas = BTreeMap::new();
+        let mut encryption_keys = BTreeMap::new();
         let mut canonical_agencies = Vec::new();
         for a in &self.agencies {
             if cas.contains_key(&a.id) {
@@ -221,6 +237,17 @@ impl Genesis {
                 return Err(GenesisError::CaAgency { agency: a.id.clone(), found: found.clone() });
             }
             cas.insert(a.id.clone(), ca);
+            if let Some(text) = &a.encryption_key {
+                let key = EncryptionPublicKey::parse(text)
+                    .map_err(|e| GenesisError::EncryptionKey { agency: a.id.clone(), reason: e.to_string() })?;
+                if key.suite() != self.suite {
+                    return Err(GenesisError::EncryptionKey {
+                        agency: a.id.clone(),
+                        reason: format!("a {} key in a {} network", key.suite(), self.suite),
+                    });
+                }
+                encryption_keys.insert(a.id.clone(), key);
+            }
         }
         for a in &self.agencies {
             if let Some(ca) = cas.get(&a.id) {
@@ -275,6 +302,7 @@ impl Genesis {
                 name: a.name.as_bytes(),
                 area_code: a.area_code.as_bytes(),
                 ca_cert: der,
+                encryption_key: encryption_keys.get(&a.id).copied(),
             })
             .collect();
         let validators_enc: Vec<CanonicalValidator<'_>> = canonical_validators
@@ -290,7 +318,7 @@ impl Genesis {
             (&self.chain_id, self.suite, self.sm2_distid.as_bytes(), self.genesis_time, agencies_enc, validators_enc)
                 .encode();
         let hash = suite.hash_parts(&[GENESIS_TAG, &body]);
-        Ok(ValidatedGenesis { genesis: self.clone(), suite, cas, validators, hash })
+        Ok(ValidatedGenesis { genesis: self.clone(), suite, cas, validators, encryption_keys, hash })
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, SuiteId};
+use custos_primitives::crypto::{AnySuite, DEFAULT_SM2_DISTID, Suite, SuiteId};
 use custos_primitives::genesis::{Genesis, GenesisAgency, GenesisValidator, ValidatedGenesis};
 use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, ChainId, MemberRole, NodeId};
 use custos_primitives::x509::{self, CertParams, Certificate};
@@ -16,6 +16,8 @@ use crate::home::{self, GENESIS_FILE, IdentityPaths, Profile};
 
 /// The node's libp2p transport key inside a home (PKCS#8 ed25519, 0600).
 pub const P2P_KEY_FILE: &str = "node/p2p.key.pem";
+/// The agency's e-dossier decryption key, relative to its home.
+pub const ENCRYPTION_KEY_FILE: &str = "enc/enc.key.pem";
 
 /// File name of a TLS transport certificate inside an identity's folder (`node/`, `clerk/`).
 pub const TLS_CERT_FILE: &str = "tls.crt.pem";
@@ -313,7 +315,14 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
                 tls_key: Some(tls_key),
             });
         }
+        // The agency's e-dossier encryption key (SM2 PKE or X25519): the private half stays in
+        // the home, the public half goes into genesis.
+        let enc = suite
+            .generate_decryption_key()
+            .map_err(|e| TestnetError::Crypto { context: "encryption key generation".into(), source: e })?;
+        home::write_decryption_key(&home_dir.join(ENCRYPTION_KEY_FILE), &enc)?;
         agencies.push(GenesisAgency {
+            encryption_key: Some(enc.public_key().to_text()),
             id: id.clone(),
             role: t.role,
             name: t.name.to_string(),
@@ -331,6 +340,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
                 suite: opts.suite,
                 sm2_distid: opts.sm2_distid.clone(),
                 identities,
+                encryption_key: Some(PathBuf::from(ENCRYPTION_KEY_FILE)),
             },
         ));
     }

@@ -19,7 +19,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use custos_primitives::crypto::{AnySuite, SigningKey, Suite, SuiteId};
+use custos_primitives::crypto::{AnySuite, DecryptionKey, SigningKey, Suite, SuiteId};
 use custos_primitives::types::{AgencyId, AgencyRole, ChainId, MemberRole};
 use custos_primitives::x509::Certificate;
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,9 @@ pub struct Profile {
     pub sm2_distid: String,
     /// Identities in this home, by role, as paths relative to the home.
     pub identities: Vec<IdentityPaths>,
+    /// The agency's e-dossier decryption key (PKCS#8 PEM, 0600), relative to the home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<PathBuf>,
 }
 
 /// Where one identity's certificate and key live, relative to the home.
@@ -95,6 +98,20 @@ impl Profile {
     pub fn suite(&self) -> Result<AnySuite, TestnetError> {
         AnySuite::new(self.suite, &self.sm2_distid)
             .map_err(|e| TestnetError::Crypto { context: "profile suite".into(), source: e })
+    }
+
+    /// Loads the agency's e-dossier decryption key from the home.
+    pub fn decryption_key(&self, home: &Path) -> Result<DecryptionKey, TestnetError> {
+        let rel = self.encryption_key.as_ref().ok_or_else(|| {
+            TestnetError::Invalid(format!(
+                "{} has no encryption key (profile.toml has no `encryption_key`): the agency cannot read e-dossiers",
+                home.display()
+            ))
+        })?;
+        let path = home.join(rel);
+        let pem = fs::read_to_string(&path).map_err(|e| TestnetError::io(&path, e))?;
+        DecryptionKey::from_pkcs8_pem(&pem)
+            .map_err(|e| TestnetError::Crypto { context: format!("key file {}", path.display()), source: e })
     }
 
     /// Loads the identity of `role` from the home.
@@ -154,6 +171,17 @@ pub fn read_key(path: &Path, suite: &AnySuite) -> Result<SigningKey, TestnetErro
 
 /// Writes a private key as PKCS#8 PEM with mode 0600, refusing to overwrite.
 pub fn write_key(path: &Path, key: &SigningKey) -> Result<(), TestnetError> {
+    if path.exists() {
+        return Err(TestnetError::Exists(path.to_path_buf()));
+    }
+    let pem = key
+        .to_pkcs8_pem()
+        .map_err(|e| TestnetError::Crypto { context: format!("encoding {}", path.display()), source: e })?;
+    write_atomic(path, pem.as_bytes(), 0o600)
+}
+
+/// Writes a decryption key as PKCS#8 PEM with mode 0600, refusing to overwrite.
+pub fn write_decryption_key(path: &Path, key: &DecryptionKey) -> Result<(), TestnetError> {
     if path.exists() {
         return Err(TestnetError::Exists(path.to_path_buf()));
     }

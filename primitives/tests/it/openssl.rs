@@ -1,6 +1,6 @@
 //! Interoperability with the real `openssl` command (OpenSSL 3): SM2 signatures with a
-//! distinguishing ID in both directions, and SM2 / ed25519 certificate chains in both
-//! directions.
+//! distinguishing ID in both directions, SM2 / ed25519 certificate chains in both
+//! directions, and SM2 / X25519 encryption (key-wrapping) key files in both directions.
 //!
 //! These tests need the `openssl` binary (`$CUSTOS_OPENSSL`, else `openssl` on `PATH`).
 //! If it is missing they fail; they never skip.
@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use custos_primitives::crypto::{CryptoError, DEFAULT_SM2_DISTID, IntlSuite, SmSuite, pem_rfc7468_decode};
+use custos_primitives::crypto::{
+    CryptoError, DEFAULT_SM2_DISTID, DecryptionKey, EncryptionPublicKey, IntlSuite, SmSuite, pem_rfc7468_decode,
+};
 use custos_primitives::types::{AgencyId, MemberRole};
 use custos_primitives::x509::{self, CertParams, Certificate, X509Error};
 use custos_primitives::{AnySuite, PublicKey, Signature, SigningKey, Suite, SuiteId};
@@ -560,4 +562,129 @@ fn openssl_sm2_certificate_signed_without_distid_is_rejected() {
     let member2 = load_cert(d2, "m.pem");
     assert!(matches!(ca2.verify_as_ca(&suite, t), Err(X509Error::BadSignature { .. })));
     assert!(matches!(x509::verify_member(&suite, &member2, &ca2, t, None), Err(X509Error::BadSignature { .. })));
+}
+
+// ---------------------------------------------------------------------------------------
+// (e) Encryption (key-wrapping) keys: PKCS#8 files in both directions.
+// ---------------------------------------------------------------------------------------
+
+/// The DER SubjectPublicKeyInfo header of an X25519 key (RFC 8410): the 32 key bytes follow.
+const X25519_SPKI_HEADER: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00];
+
+/// The X25519 public key of the private key file `name`, as OpenSSL computes it.
+fn openssl_x25519_public(d: &Path, name: &str) -> [u8; 32] {
+    let spki = openssl_ok(d, &["pkey", "-in", name, "-pubout", "-outform", "DER"]).stdout;
+    assert_eq!(spki.len(), 44, "X25519 SPKI is 44 bytes: {spki:02x?}");
+    assert_eq!(spki[..12], X25519_SPKI_HEADER, "{spki:02x?}");
+    spki[12..].try_into().expect("32 bytes")
+}
+
+/// The X25519 shared secret of our key `ours` and OpenSSL's peer key file `peer.pem` (private),
+/// computed by OpenSSL (with our key file `k.pem`) and by us; both must agree.
+fn x25519_derive_agrees(d: &Path, ours: &DecryptionKey) {
+    let DecryptionKey::X25519(secret) = ours else { panic!("expected an X25519 key, got {ours:?}") };
+    openssl_ok(d, &["genpkey", "-algorithm", "X25519", "-out", "peer.pem"]);
+    openssl_ok(d, &["pkey", "-in", "peer.pem", "-pubout", "-out", "peer-pub.pem"]);
+    let by_openssl = openssl_ok(d, &["pkeyutl", "-derive", "-inkey", "k.pem", "-peerkey", "peer-pub.pem"]).stdout;
+    let peer = x25519_dalek::PublicKey::from(openssl_x25519_public(d, "peer.pem"));
+    assert_eq!(by_openssl, secret.diffie_hellman(&peer).as_bytes(), "X25519 shared secrets differ");
+}
+
+#[test]
+fn our_x25519_decryption_key_pem_is_read_by_openssl() {
+    let dir = tempdir();
+    let d = dir.path();
+    let key = IntlSuite.generate_decryption_key().expect("key");
+    let EncryptionPublicKey::X25519(public) = key.public_key() else { panic!("expected X25519") };
+    write(d, "k.pem", key.to_pkcs8_pem().expect("PEM").as_bytes());
+    let text = stdout(&openssl_ok(d, &["pkey", "-in", "k.pem", "-noout", "-text"]));
+    assert!(text.contains("X25519 Private-Key"), "{text}");
+    assert_eq!(openssl_x25519_public(d, "k.pem"), public, "OpenSSL computes another public key");
+    // OpenSSL re-encodes the key byte for byte as we wrote it.
+    let out = openssl_ok(d, &["pkey", "-in", "k.pem"]);
+    assert_eq!(stdout(&out), read_string(d, "k.pem"));
+    x25519_derive_agrees(d, &key);
+}
+
+#[test]
+fn our_sm2_decryption_key_pem_is_read_by_openssl() {
+    let dir = tempdir();
+    let d = dir.path();
+    let key = SmSuite::default().generate_decryption_key().expect("key");
+    let EncryptionPublicKey::Sm2(public) = key.public_key() else { panic!("expected SM2") };
+    write(d, "k.pem", key.to_pkcs8_pem().expect("PEM").as_bytes());
+    let text = stdout(&openssl_ok(d, &["pkey", "-in", "k.pem", "-noout", "-text"]));
+    assert!(text.contains("SM2"), "{text}");
+    openssl_ok(d, &["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"]);
+    assert_eq!(public_key_from_pem_file(d, "pub.pem"), PublicKey::Sm2(public));
+    // OpenSSL decrypts what we wrap to the key (our raw C1C3C2 as its DER SM2Ciphertext).
+    let suite = SmSuite::default();
+    let ck = suite.generate_aead_key().expect("content key");
+    let wrapped = suite.wrap_key(&key.public_key(), &ck).expect("wrap");
+    write(d, "ct.der", c1c3c2_to_der(&wrapped));
+    let out = openssl_ok(d, &["pkeyutl", "-decrypt", "-inkey", "k.pem", "-in", "ct.der"]);
+    assert_eq!(out.stdout, ck.as_bytes());
+}
+
+/// Our raw SM2 ciphertext `04 ‖ x ‖ y ‖ C3 (32) ‖ C2` as the GM/T 0009 DER
+/// `SEQUENCE { x INTEGER, y INTEGER, hash OCTET STRING, ciphertext OCTET STRING }`.
+fn c1c3c2_to_der(raw: &[u8]) -> Vec<u8> {
+    use der::Encode;
+    assert_eq!(raw[0], 0x04, "uncompressed C1");
+    let uint = |b: &[u8]| der::asn1::Uint::new(b).expect("INTEGER");
+    let octets = |b: &[u8]| der::asn1::OctetString::new(b).expect("OCTET STRING");
+    let mut body = Vec::new();
+    for part in [uint(&raw[1..33]).to_der(), uint(&raw[33..65]).to_der()] {
+        body.extend(part.expect("DER"));
+    }
+    for part in [octets(&raw[65..97]).to_der(), octets(&raw[97..]).to_der()] {
+        body.extend(part.expect("DER"));
+    }
+    der::asn1::AnyRef::new(der::Tag::Sequence, &body).expect("SEQUENCE").to_der().expect("DER")
+}
+
+#[test]
+fn openssl_x25519_key_is_read_by_us() {
+    let dir = tempdir();
+    let d = dir.path();
+    openssl_ok(d, &["genpkey", "-algorithm", "X25519", "-out", "k.pem"]);
+    let pem = read_string(d, "k.pem");
+    let key = DecryptionKey::from_pkcs8_pem(&pem).expect("OpenSSL X25519 key");
+    assert_eq!(key.public_key(), EncryptionPublicKey::X25519(openssl_x25519_public(d, "k.pem")));
+    // We write it back exactly as OpenSSL did.
+    assert_eq!(key.to_pkcs8_pem().expect("PEM").as_str(), pem);
+    // Wrap to the public key (via its text form), unwrap with the key read from the file.
+    let public = EncryptionPublicKey::parse(&key.public_key().to_text()).expect("text form");
+    let ck = IntlSuite.generate_aead_key().expect("content key");
+    let wrapped = IntlSuite.wrap_key(&public, &ck).expect("wrap");
+    assert_eq!(IntlSuite.unwrap_key(&key, &wrapped).expect("unwrap").as_bytes(), ck.as_bytes());
+    x25519_derive_agrees(d, &key);
+
+    // An OpenSSL ed25519 key is a signing key, not an encryption key.
+    openssl_ok(d, &["genpkey", "-algorithm", "ed25519", "-out", "ed.pem"]);
+    match DecryptionKey::from_pkcs8_pem(&read_string(d, "ed.pem")) {
+        Err(CryptoError::InvalidSecretKey(m)) => assert!(m.contains("ed25519"), "{m}"),
+        other => panic!("ed25519 key must be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn openssl_sm2_key_is_read_as_decryption_key() {
+    let dir = tempdir();
+    let d = dir.path();
+    openssl_ok(d, &["genpkey", "-algorithm", "SM2", "-out", "k.pem"]);
+    openssl_ok(d, &["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"]);
+    let key = DecryptionKey::from_pkcs8_pem(&read_string(d, "k.pem")).expect("OpenSSL SM2 key");
+    let EncryptionPublicKey::Sm2(public) = key.public_key() else { panic!("expected SM2") };
+    assert_eq!(public_key_from_pem_file(d, "pub.pem"), PublicKey::Sm2(public));
+    // What OpenSSL encrypts to the key, the key read by us decrypts.
+    let DecryptionKey::Sm2(inner) = &key else { panic!("expected SM2") };
+    write(d, "ck", [0x5au8; 16]);
+    openssl_ok(d, &["pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-in", "ck", "-out", "ct.der"]);
+    assert_eq!(inner.decrypt_der(&read(d, "ct.der")).expect("decrypt OpenSSL ciphertext"), [0x5au8; 16]);
+    // And our key-wrapping round trip works with it.
+    let suite = SmSuite::default();
+    let ck = suite.generate_aead_key().expect("content key");
+    let wrapped = suite.wrap_key(&key.public_key(), &ck).expect("wrap");
+    assert_eq!(suite.unwrap_key(&key, &wrapped).expect("unwrap").as_bytes(), ck.as_bytes());
 }

@@ -426,6 +426,7 @@ fn genesis(suite: &AnySuite) -> Fixture {
                 name: "哈尔滨市南岗区人民法院".into(),
                 level: Default::default(),
                 area_code: "230102".into(),
+                encryption_key: None,
                 ca_cert_pem: court.ca.to_pem(),
             },
             GenesisAgency {
@@ -434,6 +435,7 @@ fn genesis(suite: &AnySuite) -> Fixture {
                 name: "哈尔滨市南岗区司法局".into(),
                 level: Default::default(),
                 area_code: "230102".into(),
+                encryption_key: None,
                 ca_cert_pem: justice.ca.to_pem(),
             },
         ],
