@@ -24,6 +24,9 @@
 //! max_txs = 10000
 //! max_bytes = 67108864
 //!
+//! [dossier]                         # e-dossier exchange: each agency's node gRPC address
+//! peers = { court = "10.0.0.1:7001", justice = "10.0.0.5:7001" }
+//!
 //! [log]
 //! format = "text"                    # or "json"
 //! level = "info"
@@ -84,9 +87,20 @@ pub struct NodeConfig {
     /// Transaction pool.
     #[serde(default)]
     pub mempool: MempoolSection,
+    /// E-dossier exchange.
+    #[serde(default)]
+    pub dossier: DossierSection,
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+}
+
+/// `[dossier]`: where the e-dossiers of other agencies are pulled from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DossierSection {
+    /// Agency id → `host:port` of that agency's node gRPC API.
+    pub peers: std::collections::BTreeMap<String, String>,
 }
 
 /// `[p2p]`.
@@ -231,6 +245,14 @@ impl NodeConfig {
         }
         if cfg.consensus.max_block_txs == 0 || cfg.consensus.max_block_bytes == 0 {
             return Err(invalid("block limits must be positive".into()));
+        }
+        for (agency, addr) in &cfg.dossier.peers {
+            if custos_primitives::types::AgencyId::new(agency).is_err() {
+                return Err(invalid(format!("dossier.peers: {agency:?} is not an agency id")));
+            }
+            if addr.is_empty() || !addr.contains(':') {
+                return Err(invalid(format!("dossier.peers.{agency}: {addr:?} is not host:port")));
+            }
         }
         Ok(cfg)
     }

@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::pb::dossier_client::DossierClient;
 use crate::pb::ledger_client::LedgerClient;
 
 /// Why a connection failed; the message names the address and the likely fix.
@@ -34,6 +35,21 @@ pub enum ConnectError {
 /// Connects to `addr` (`host:port`) with a mutual-TLS client configuration
 /// (see [`crate::tls::client_config`]).
 pub async fn connect(addr: &str, tls: rustls::ClientConfig) -> Result<LedgerClient<Channel>, ConnectError> {
+    Ok(LedgerClient::new(channel(addr, tls).await?).max_decoding_message_size(64 * 1024 * 1024))
+}
+
+/// Largest e-dossier message (a chunk of up to 4 MiB with its tag and framing).
+pub const DOSSIER_MAX_MESSAGE: usize = 4 * 1024 * 1024 + 64 * 1024;
+
+/// A client of the e-dossier service over an existing channel (see [`channel`]).
+pub fn dossier_client(channel: Channel) -> DossierClient<Channel> {
+    DossierClient::new(channel)
+        .max_decoding_message_size(DOSSIER_MAX_MESSAGE)
+        .max_encoding_message_size(DOSSIER_MAX_MESSAGE)
+}
+
+/// A mutual-TLS channel to `addr` (`host:port`), for any of the node's services.
+pub async fn channel(addr: &str, tls: rustls::ClientConfig) -> Result<Channel, ConnectError> {
     let uri: Uri = format!("http://{addr}").parse().map_err(|e: tonic::codegen::http::uri::InvalidUri| {
         ConnectError::Address { addr: addr.into(), reason: e.to_string() }
     })?;
@@ -56,7 +72,7 @@ pub async fn connect(addr: &str, tls: rustls::ClientConfig) -> Result<LedgerClie
         }))
         .await
         .map_err(|e| ConnectError::Connect { addr: addr.into(), reason: describe(&e) })?;
-    Ok(LedgerClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+    Ok(channel)
 }
 
 fn describe(e: &(dyn std::error::Error + 'static)) -> String {
