@@ -268,9 +268,18 @@ impl Dossier for DossierService {
                     index + 1
                 ))
             })?;
-            store.get(hash).map_err(|e| {
-                let s = store_status(e);
-                Status::new(s.code(), format!("chunk {index} of document {doc}: {}", s.message()))
+            store.get(hash).map_err(|e| match e {
+                // The path stays in this node's log, not in the answer to another agency.
+                DossierError::Corrupt { .. } => {
+                    warn!(%doc, index, error = %e, "e-dossier chunk corrupt on disk");
+                    Status::data_loss(format!(
+                        "chunk {index} of document {doc} is corrupt in this node's store (it does not hash to {hash})"
+                    ))
+                }
+                DossierError::NotFound { .. } => {
+                    Status::not_found(format!("chunk {index} of document {doc} is not in this node's store"))
+                }
+                e => store_status(e),
             })
         })
         .await?;
@@ -352,6 +361,11 @@ impl DossierService {
                 let signed = SignedManifest::decode_untrusted(&bytes)
                     .map_err(|e| Status::data_loss(format!("the manifest from {issuer}'s node is invalid: {e}")))?;
                 self.check_manifest(issuer, &doc, &signed)?;
+                // Kept before the chunks: `List` shows a partial document, and a resumed
+                // pull needs only the missing chunks.
+                let store = self.store.clone();
+                let keep = signed.clone();
+                blocking(move || store.put_manifest(&keep).map_err(store_status)).await?;
                 signed
             }
         };
@@ -394,9 +408,6 @@ impl DossierService {
             done += 1;
             let _ = tx.send(Ok(PullProgress { done_chunks: done, total_chunks: total })).await;
         }
-        // The manifest last: a stored manifest with all chunks present is a complete document.
-        let store = self.store.clone();
-        blocking(move || store.put_manifest(&signed).map_err(store_status)).await?;
         info!(%doc, %issuer, "e-dossier complete");
         Ok(())
     }
