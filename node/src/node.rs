@@ -358,6 +358,8 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
     let incoming = crate::grpc::incoming(listener, tls, trust);
     let service = crate::api::LedgerService::new(node.shared.clone(), node.node_id, Arc::new(node.genesis.clone()));
     let server = tonic::transport::Server::builder()
+        .initial_stream_window_size(Some(custos_api::client::WINDOW))
+        .initial_connection_window_size(Some(custos_api::client::WINDOW))
         .add_service(LedgerServer::new(service).max_decoding_message_size(1024 * 1024))
         .add_service(
             DossierServer::new(dossier)

@@ -38,6 +38,9 @@ pub async fn connect(addr: &str, tls: rustls::ClientConfig) -> Result<LedgerClie
     Ok(LedgerClient::new(channel(addr, tls).await?).max_decoding_message_size(64 * 1024 * 1024))
 }
 
+/// HTTP/2 flow-control window of the node's connections, both ways (bytes).
+pub const WINDOW: u32 = 4 * 1024 * 1024;
+
 /// Largest e-dossier message (a chunk of up to 4 MiB with its tag and framing).
 pub const DOSSIER_MAX_MESSAGE: usize = 4 * 1024 * 1024 + 64 * 1024;
 
@@ -55,7 +58,13 @@ pub async fn channel(addr: &str, tls: rustls::ClientConfig) -> Result<Channel, C
     })?;
     let connector = TlsConnector::from(Arc::new(tls));
     let target = addr.to_string();
-    let endpoint = Endpoint::from(uri).connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30));
+    // Windows large enough for a whole e-dossier chunk: with HTTP/2's 64 KiB default a 1 MiB
+    // chunk waits for 16 window updates.
+    let endpoint = Endpoint::from(uri)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .initial_stream_window_size(Some(WINDOW))
+        .initial_connection_window_size(Some(WINDOW));
     let channel = endpoint
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let connector = connector.clone();
