@@ -96,6 +96,16 @@ fn audit_lines(dir: &Path, agency: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Chunk files in a store's `chunks` folder (temporary files excluded).
+fn chunk_files(dir: &Path) -> usize {
+    let Ok(subs) = std::fs::read_dir(dir) else { return 0 };
+    subs.flatten()
+        .filter_map(|d| std::fs::read_dir(d.path()).ok())
+        .flat_map(|f| f.flatten())
+        .filter(|f| !f.file_name().to_string_lossy().starts_with(".tmp"))
+        .count()
+}
+
 fn flip(path: &Path) {
     let mut b = std::fs::read(path).unwrap();
     b[100] ^= 1;
@@ -132,7 +142,7 @@ fn direct_get_chunk(dir: &Path, agency: &str, addr: &str, doc: &[u8]) -> tonic::
 /// a fetch whose local copy lost chunks re-fetches only those.
 #[test]
 fn h_dossier_court_to_justice() {
-    let net = start(29700);
+    let mut net = start(29700);
     let dir = net.dir.clone();
     let court = dir.join("court");
     let docs = tempfile::tempdir().unwrap();
@@ -179,22 +189,69 @@ fn h_dossier_court_to_justice() {
         .count();
     assert!(denied >= 2, "the court's audit log records the prison's refused downloads");
 
-    // Justice and the procuratorate fetch byte-identical copies and post their receipts.
-    for agency in ["justice", "procuratorate"] {
-        let out = docs.path().join(format!("{agency}.pdf"));
-        let o = custos_at(&dir.join(agency), &["dossier", "fetch", &doc, "-o", p(&out), "--json"]);
-        ok(&o);
-        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-        assert!(v["receipt_height"].as_u64().is_some(), "{agency} posted a receipt");
-        assert!(std::fs::read(&out).unwrap() == content, "{agency}'s copy differs");
-        // Fetching again refuses to overwrite.
-        let o = custos_at(&dir.join(agency), &["dossier", "fetch", &doc, "-o", p(&out)]);
-        assert!(!o.status.success() && stderr(&o).contains("never overwrites"), "{}", stderr(&o));
-    }
-
-    // A chunk damaged on the court's disk: the police's fetch fails naming it.
     let court_store = store_of(&dir, "court");
     let manifest: SignedManifest = court_store.manifest(&custos_dossier_doc(&doc)).unwrap().unwrap();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_custos")).with_file_name("custos-node");
+
+    // Justice: its node is killed half-way through the pull; restarted, the fetch resumes
+    // with only the chunks it did not have.
+    let out = docs.path().join("justice-first.pdf");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("--home")
+        .arg(dir.join("justice"))
+        .args(["dossier", "fetch", &doc, "-o", p(&out)])
+        .env_remove("CUSTOS_HOME")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while chunk_files(&dir.join("justice/data/dossier/chunks")) < 3 {
+        assert!(std::time::Instant::now() < deadline, "justice's node did not start pulling");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    net::crash(&mut net.nodes[4]);
+    let _ = first.wait();
+    assert!(!out.exists());
+    let missing = store_of(&dir, "justice").missing(&manifest.manifest).unwrap();
+    assert!(!missing.is_empty() && missing.len() < 21, "killed half-way: {} chunks missing", missing.len());
+    net.nodes[4] = net::start_node(&dir, "justice", &bin).unwrap();
+    let before = audit_lines(&dir, "court").len();
+    let out = docs.path().join("justice.pdf");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let o = custos_at(&dir.join("justice"), &["dossier", "fetch", &doc, "-o", p(&out), "--json"]);
+        if o.status.success() {
+            let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            assert!(v["receipt_height"].as_u64().is_some(), "justice posted a receipt");
+            break;
+        }
+        // The restarted node may not be listening yet.
+        assert!(std::time::Instant::now() < deadline, "justice's fetch after restart: {}", stderr(&o));
+        assert!(stderr(&o).contains("unavailable") || stderr(&o).contains("cannot reach"), "{}", stderr(&o));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(std::fs::read(&out).unwrap() == content, "justice's copy differs");
+    let fetched: Vec<u32> = audit_lines(&dir, "court")[before..]
+        .iter()
+        .filter(|l| l["caller_agency"] == "justice" && l["op"] == "get_chunk")
+        .map(|l| l["index"].as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(fetched, missing, "after the restart only the missing chunks are pulled");
+
+    // The procuratorate fetches a byte-identical copy and posts its receipt.
+    let agency = "procuratorate";
+    let out = docs.path().join(format!("{agency}.pdf"));
+    let o = custos_at(&dir.join(agency), &["dossier", "fetch", &doc, "-o", p(&out), "--json"]);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["receipt_height"].as_u64().is_some(), "{agency} posted a receipt");
+    assert!(std::fs::read(&out).unwrap() == content, "{agency}'s copy differs");
+    // Fetching again refuses to overwrite.
+    let o = custos_at(&dir.join(agency), &["dossier", "fetch", &doc, "-o", p(&out)]);
+    assert!(!o.status.success() && stderr(&o).contains("never overwrites"), "{}", stderr(&o));
+
+    // A chunk damaged on the court's disk: the police's fetch fails naming it.
     let damaged = court_store.chunk_path(&manifest.manifest.chunks[7]);
     flip(&damaged);
     let out = docs.path().join("police.pdf");
