@@ -262,3 +262,32 @@ impl NodeConfig {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "home = \".\"\ndata_dir = \"data\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/1\"\npeers = []\n\
+                        [rpc]\nlisten = \"127.0.0.1:2\"\n[metrics]\nlisten = \"127.0.0.1:3\"\n";
+
+    fn load(extra: &str) -> Result<NodeConfig, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::Read { path: PathBuf::new(), source: e })?;
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, format!("{BASE}{extra}"))
+            .map_err(|e| ConfigError::Read { path: path.clone(), source: e })?;
+        NodeConfig::load(&path)
+    }
+
+    #[test]
+    fn dossier_peers_are_optional_and_checked() {
+        assert!(load("").map(|c| c.dossier.peers.is_empty()).unwrap_or(false));
+        let cfg = load("[dossier]\npeers = { court = \"10.0.0.1:7001\", \"justice\" = \"h:7005\" }\n");
+        let peers = cfg.map(|c| c.dossier.peers).unwrap_or_default();
+        assert_eq!(peers.get("court").map(String::as_str), Some("10.0.0.1:7001"));
+        assert_eq!(peers.get("justice").map(String::as_str), Some("h:7005"));
+        let bad = load("[dossier]\npeers = { \"Court!\" = \"10.0.0.1:7001\" }\n");
+        assert!(matches!(bad, Err(ConfigError::Invalid { reason, .. }) if reason.contains("not an agency id")));
+        let bad = load("[dossier]\npeers = { court = \"10.0.0.1\" }\n");
+        assert!(matches!(bad, Err(ConfigError::Invalid { reason, .. }) if reason.contains("host:port")));
+    }
+}
