@@ -171,6 +171,7 @@ fn store_status(e: DossierError) -> Status {
     match e {
         DossierError::Corrupt { .. } | DossierError::ChunkTooLarge { .. } => Status::data_loss(e.to_string()),
         DossierError::NotFound { .. } => Status::not_found(e.to_string()),
+        DossierError::ManifestConflict { .. } => Status::already_exists(e.to_string()),
         DossierError::Codec(_)
         | DossierError::InvalidManifest { .. }
         | DossierError::HashMismatch { .. }
