@@ -27,6 +27,8 @@ pub struct Session {
     pub home: PathBuf,
     pub suite: AnySuite,
     pub addr: String,
+    /// The mutual-TLS channel, for the node's other services (e-dossier).
+    pub channel: Channel,
 }
 
 /// The node address: `--node`, else `[rpc] listen` of the home's `node.toml`.
@@ -61,10 +63,11 @@ pub async fn connect(home: &Path, node: Option<&str>, role: MemberRole) -> Resul
     let tls =
         custos_api::tls::client_config(trust, vec![ident.cert.der().to_vec(), ca.der().to_vec()], key_der.to_vec())?;
     let addr = node_addr(home, node)?;
-    let client = custos_api::client::connect(&addr, tls)
+    let channel = custos_api::client::channel(&addr, tls)
         .await
         .map_err(|e| anyhow!("{e}\n  is the node running? (local network: `custos testnet up --dir DIR`)"))?;
-    Ok(Session { client, profile, home: home.to_path_buf(), suite, addr })
+    let client = LedgerClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024);
+    Ok(Session { client, profile, home: home.to_path_buf(), suite, addr, channel })
 }
 
 pub fn status_err(addr: &str, s: tonic::Status) -> anyhow::Error {
@@ -140,7 +143,7 @@ pub struct AnchorReceipt {
     pub issuer: String,
 }
 
-fn receipt_path(file: &Path) -> PathBuf {
+pub fn receipt_path(file: &Path) -> PathBuf {
     let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".anchor.json");
     file.with_file_name(name)
@@ -161,7 +164,7 @@ fn hash_file(suite: &AnySuite, salt: &Salt, file: &Path) -> Result<DocHash> {
     Ok(h.finalize())
 }
 
-fn parse_agencies(list: &[String]) -> Result<Vec<AgencyId>> {
+pub fn parse_agencies(list: &[String]) -> Result<Vec<AgencyId>> {
     list.iter().filter(|s| !s.is_empty()).map(|s| AgencyId::new(s.trim()).map_err(|e| anyhow!("{e}"))).collect()
 }
 

@@ -22,6 +22,7 @@ use custos_testnet::consortium::{self, ConsortiumSummary, InitOptions};
 use custos_testnet::home::{self, Profile};
 
 mod cases;
+mod dossier;
 mod ledger;
 use serde::Serialize;
 
@@ -63,6 +64,9 @@ enum Command {
     /// Anchor a document's salted hash on the ledger as this home's clerk; prints the
     /// transaction id and the height it committed at, and writes FILE.anchor.json (the salt).
     Anchor(AnchorArgs),
+    /// E-dossiers: send an encrypted document to other agencies, fetch one, list the node's.
+    #[command(subcommand)]
+    Dossier(DossierCommand),
     /// Say whether and where a document is anchored (exit 0), or that it is not (exit 1).
     Verify(VerifyArgs),
     /// Acknowledge delivery of a document (送达回执) for this home's agency, which must be one
@@ -439,6 +443,29 @@ struct NodeArgs {
     json: bool,
 }
 
+#[derive(Subcommand, Debug)]
+enum DossierCommand {
+    /// Encrypt FILE for the recipients (--to, --copy) and this agency, upload it to this
+    /// agency's node, and anchor its document id; writes FILE.anchor.json like `anchor`.
+    Send(AnchorArgs),
+    /// Have this agency's node pull document DOC from the issuer's node, then download,
+    /// verify against the ledger, decrypt to OUT, and post this agency's receipt.
+    Fetch(FetchArgs),
+    /// The documents in this agency's node store, with chunks present / total.
+    List(NodeArgs),
+}
+
+#[derive(Args, Debug)]
+struct FetchArgs {
+    /// The document id (64 hex digits).
+    doc: String,
+    /// Where to write the decrypted document (must not exist).
+    #[arg(short, long, value_name = "OUT")]
+    out: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
 #[derive(Args, Debug)]
 struct AnchorArgs {
     /// The document.
@@ -701,6 +728,19 @@ fn run(cli: Cli) -> Result<()> {
             let home = need_home(cli.home.as_deref())?;
             runtime()?.block_on(ledger::status(home, a.node.as_deref(), a.json))
         }
+        Command::Dossier(DossierCommand::Send(a)) => {
+            let home = need_home(cli.home.as_deref())?;
+            let spec = anchor_spec(&a);
+            runtime()?.block_on(dossier::send(home, a.node.node.as_deref(), &a.file, &spec, a.node.json))
+        }
+        Command::Dossier(DossierCommand::Fetch(a)) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(dossier::fetch(home, a.node.node.as_deref(), &a.doc, &a.out, a.node.json))
+        }
+        Command::Dossier(DossierCommand::List(n)) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(dossier::list(home, n.node.as_deref(), n.json))
+        }
         Command::Anchor(a) => {
             let home = need_home(cli.home.as_deref())?;
             let spec = ledger::AnchorSpec {
@@ -792,6 +832,23 @@ fn run(cli: Cli) -> Result<()> {
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn anchor_spec(a: &AnchorArgs) -> ledger::AnchorSpec {
+    ledger::AnchorSpec {
+        case: a.case.clone(),
+        doc_type: a.doc_type.clone(),
+        to: a.to.clone(),
+        copy: a.copy.clone(),
+        dates: BusinessDates {
+            effective: a.effective,
+            received: a.received,
+            period_start: a.period_start,
+            period_end: a.period_end,
+        },
+        kind: a.kind,
+        eseal: a.eseal,
+    }
 }
 
 fn need_home(home: Option<&Path>) -> Result<&Path> {

@@ -24,6 +24,9 @@
 //! max_txs = 10000
 //! max_bytes = 67108864
 //!
+//! [dossier]                         # e-dossier exchange: each agency's node gRPC address
+//! peers = { court = "10.0.0.1:7001", justice = "10.0.0.5:7001" }
+//!
 //! [log]
 //! format = "text"                    # or "json"
 //! level = "info"
@@ -84,9 +87,20 @@ pub struct NodeConfig {
     /// Transaction pool.
     #[serde(default)]
     pub mempool: MempoolSection,
+    /// E-dossier exchange.
+    #[serde(default)]
+    pub dossier: DossierSection,
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+}
+
+/// `[dossier]`: where the e-dossiers of other agencies are pulled from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DossierSection {
+    /// Agency id → `host:port` of that agency's node gRPC API.
+    pub peers: std::collections::BTreeMap<String, String>,
 }
 
 /// `[p2p]`.
@@ -232,11 +246,48 @@ impl NodeConfig {
         if cfg.consensus.max_block_txs == 0 || cfg.consensus.max_block_bytes == 0 {
             return Err(invalid("block limits must be positive".into()));
         }
+        for (agency, addr) in &cfg.dossier.peers {
+            if custos_primitives::types::AgencyId::new(agency).is_err() {
+                return Err(invalid(format!("dossier.peers: {agency:?} is not an agency id")));
+            }
+            if addr.is_empty() || !addr.contains(':') {
+                return Err(invalid(format!("dossier.peers.{agency}: {addr:?} is not host:port")));
+            }
+        }
         Ok(cfg)
     }
 
     /// Serializes to TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "home = \".\"\ndata_dir = \"data\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/1\"\npeers = []\n\
+                        [rpc]\nlisten = \"127.0.0.1:2\"\n[metrics]\nlisten = \"127.0.0.1:3\"\n";
+
+    fn load(extra: &str) -> Result<NodeConfig, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::Read { path: PathBuf::new(), source: e })?;
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, format!("{BASE}{extra}"))
+            .map_err(|e| ConfigError::Read { path: path.clone(), source: e })?;
+        NodeConfig::load(&path)
+    }
+
+    #[test]
+    fn dossier_peers_are_optional_and_checked() {
+        assert!(load("").map(|c| c.dossier.peers.is_empty()).unwrap_or(false));
+        let cfg = load("[dossier]\npeers = { court = \"10.0.0.1:7001\", \"justice\" = \"h:7005\" }\n");
+        let peers = cfg.map(|c| c.dossier.peers).unwrap_or_default();
+        assert_eq!(peers.get("court").map(String::as_str), Some("10.0.0.1:7001"));
+        assert_eq!(peers.get("justice").map(String::as_str), Some("h:7005"));
+        let bad = load("[dossier]\npeers = { \"Court!\" = \"10.0.0.1:7001\" }\n");
+        assert!(matches!(bad, Err(ConfigError::Invalid { reason, .. }) if reason.contains("not an agency id")));
+        let bad = load("[dossier]\npeers = { court = \"10.0.0.1\" }\n");
+        assert!(matches!(bad, Err(ConfigError::Invalid { reason, .. }) if reason.contains("host:port")));
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod dossier;
 pub mod grpc;
 pub mod mempool;
 pub mod metrics;

@@ -314,6 +314,7 @@ fn now_secs() -> i64 {
 /// Starts the gRPC API on `cfg.rpc.listen` with mutual TLS, using the node's transport
 /// certificate (`node/tls.crt.pem`, `node/tls.key.pem` in the home).
 pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), StartError> {
+    use custos_api::pb::dossier_server::DossierServer;
     use custos_api::pb::ledger_server::LedgerServer;
     let cert_path = cfg.home.join("node/tls.crt.pem");
     let key_path = cfg.home.join("node/tls.key.pem");
@@ -331,16 +332,40 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
         .get(agency)
         .ok_or_else(|| StartError::Identity(format!("agency {agency} is not in genesis")))?;
     let trust = Arc::new(custos_api::tls::TrustedCas::new(node.genesis.suite.clone(), node.genesis.cas.clone()));
-    let tls =
-        custos_api::tls::server_config(trust.clone(), vec![cert.der().to_vec(), ca.der().to_vec()], key_der.to_vec())
-            .map_err(|e| StartError::Identity(format!("API TLS: {e}")))?;
+    let chain = vec![cert.der().to_vec(), ca.der().to_vec()];
+    let tls = custos_api::tls::server_config(trust.clone(), chain.clone(), key_der.to_vec())
+        .map_err(|e| StartError::Identity(format!("API TLS: {e}")))?;
+    // The node pulls e-dossiers from other agencies' nodes with its own transport identity.
+    let node_tls = custos_api::tls::client_config(trust.clone(), chain, key_der.to_vec())
+        .map_err(|e| StartError::Identity(format!("dossier client TLS: {e}")))?;
+    let mut peers = std::collections::BTreeMap::new();
+    for (a, addr) in &cfg.dossier.peers {
+        let id = custos_primitives::types::AgencyId::new(a)
+            .map_err(|e| StartError::P2p(format!("dossier.peers: {a:?}: {e}")))?;
+        peers.insert(id, addr.clone());
+    }
+    let dossier_dir = cfg.data_dir.join("dossier");
+    let dossier_store = custos_dossier::ChunkStore::open(&dossier_dir, node.genesis.suite.clone())
+        .map_err(|e| StartError::Store { path: dossier_dir.clone(), reason: e.to_string() })?;
+    let audit_path = cfg.data_dir.join("audit.log");
+    let audit = crate::dossier::AuditLog::open(&audit_path)
+        .map_err(|e| StartError::Store { path: audit_path.clone(), reason: e.to_string() })?;
+    let dossier =
+        crate::dossier::DossierService::new(node.shared.clone(), dossier_store, agency.clone(), peers, node_tls, audit);
     let listener = tokio::net::TcpListener::bind(cfg.rpc.listen)
         .await
         .map_err(|e| StartError::P2p(format!("cannot listen for the API on {}: {e}", cfg.rpc.listen)))?;
     let incoming = crate::grpc::incoming(listener, tls, trust);
     let service = crate::api::LedgerService::new(node.shared.clone(), node.node_id, Arc::new(node.genesis.clone()));
     let server = tonic::transport::Server::builder()
+        .initial_stream_window_size(Some(custos_api::client::WINDOW))
+        .initial_connection_window_size(Some(custos_api::client::WINDOW))
         .add_service(LedgerServer::new(service).max_decoding_message_size(1024 * 1024))
+        .add_service(
+            DossierServer::new(dossier)
+                .max_decoding_message_size(custos_api::client::DOSSIER_MAX_MESSAGE)
+                .max_encoding_message_size(custos_api::client::DOSSIER_MAX_MESSAGE),
+        )
         .serve_with_incoming(incoming);
     tokio::spawn(async move {
         if let Err(e) = server.await {

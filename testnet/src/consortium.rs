@@ -57,7 +57,9 @@ fn peer_id_of(key: &[u8]) -> Result<String, TestnetError> {
 }
 
 /// The node configuration of a local node (see `custos-node --help` and docs/operator-guide.md).
-fn node_config(ports: &Ports, peers: &[String]) -> String {
+fn node_config(ports: &Ports, peers: &[String], dossier_peers: &[(String, u16)]) -> String {
+    let dossier_peers =
+        dossier_peers.iter().map(|(a, port)| format!("\"{a}\" = \"127.0.0.1:{port}\"")).collect::<Vec<_>>().join(", ");
     let peers = peers.iter().map(|p| format!("  \"{p}\",")).collect::<Vec<_>>().join("\n");
     format!(
         "# custos-node configuration written by `custos testnet init`.\n\
@@ -74,6 +76,9 @@ fn node_config(ports: &Ports, peers: &[String]) -> String {
          timeout_propose = 2000\n\
          timeout_prevote = 1000\n\
          timeout_precommit = 1000\n\n\
+         # The gRPC address of each agency's node, where e-dossiers are pulled from.\n\
+         [dossier]\n\
+         peers = {{ {dossier_peers} }}\n\n\
          [log]\n\
          format = \"text\"\n\
          level = \"info\"\n",
@@ -362,6 +367,8 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
             .map_err(|e| TestnetError::Crypto { context: "case key".into(), source: e })?
             .as_ref(),
     );
+    let dossier_peers: Vec<(String, u16)> =
+        profiles.iter().zip(&ports).map(|((_, profile), p)| (profile.agency.to_string(), p.rpc)).collect();
     for (i, (home_dir, profile)) in profiles.iter().enumerate() {
         home::write_atomic(&home_dir.join(GENESIS_FILE), json.as_bytes(), 0o644)?;
         profile.save(home_dir)?;
@@ -369,7 +376,11 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
             .filter(|j| *j != i)
             .map(|j| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", ports[j].p2p, peer_ids[j]))
             .collect();
-        home::write_atomic(&home_dir.join(NODE_CONFIG_FILE), node_config(&ports[i], &peers).as_bytes(), 0o644)?;
+        home::write_atomic(
+            &home_dir.join(NODE_CONFIG_FILE),
+            node_config(&ports[i], &peers, &dossier_peers).as_bytes(),
+            0o644,
+        )?;
         // The consortium case key: case numbers go on the ledger only as HMAC(case key, number).
         home::write_atomic(&home_dir.join(CASE_KEY_FILE), case_key.as_bytes(), 0o600)?;
     }

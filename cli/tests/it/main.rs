@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod demo;
+mod network;
 
 fn custos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_custos")).args(args).env_remove("CUSTOS_HOME").output().unwrap()

@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::pb::dossier_client::DossierClient;
 use crate::pb::ledger_client::LedgerClient;
 
 /// Why a connection failed; the message names the address and the likely fix.
@@ -34,12 +35,36 @@ pub enum ConnectError {
 /// Connects to `addr` (`host:port`) with a mutual-TLS client configuration
 /// (see [`crate::tls::client_config`]).
 pub async fn connect(addr: &str, tls: rustls::ClientConfig) -> Result<LedgerClient<Channel>, ConnectError> {
+    Ok(LedgerClient::new(channel(addr, tls).await?).max_decoding_message_size(64 * 1024 * 1024))
+}
+
+/// HTTP/2 flow-control window of the node's connections, both ways (bytes).
+pub const WINDOW: u32 = 4 * 1024 * 1024;
+
+/// Largest e-dossier message (a chunk of up to 4 MiB with its tag and framing).
+pub const DOSSIER_MAX_MESSAGE: usize = 4 * 1024 * 1024 + 64 * 1024;
+
+/// A client of the e-dossier service over an existing channel (see [`channel`]).
+pub fn dossier_client(channel: Channel) -> DossierClient<Channel> {
+    DossierClient::new(channel)
+        .max_decoding_message_size(DOSSIER_MAX_MESSAGE)
+        .max_encoding_message_size(DOSSIER_MAX_MESSAGE)
+}
+
+/// A mutual-TLS channel to `addr` (`host:port`), for any of the node's services.
+pub async fn channel(addr: &str, tls: rustls::ClientConfig) -> Result<Channel, ConnectError> {
     let uri: Uri = format!("http://{addr}").parse().map_err(|e: tonic::codegen::http::uri::InvalidUri| {
         ConnectError::Address { addr: addr.into(), reason: e.to_string() }
     })?;
     let connector = TlsConnector::from(Arc::new(tls));
     let target = addr.to_string();
-    let endpoint = Endpoint::from(uri).connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30));
+    // Windows large enough for a whole e-dossier chunk: with HTTP/2's 64 KiB default a 1 MiB
+    // chunk waits for 16 window updates.
+    let endpoint = Endpoint::from(uri)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .initial_stream_window_size(Some(WINDOW))
+        .initial_connection_window_size(Some(WINDOW));
     let channel = endpoint
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let connector = connector.clone();
@@ -56,7 +81,7 @@ pub async fn connect(addr: &str, tls: rustls::ClientConfig) -> Result<LedgerClie
         }))
         .await
         .map_err(|e| ConnectError::Connect { addr: addr.into(), reason: describe(&e) })?;
-    Ok(LedgerClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+    Ok(channel)
 }
 
 fn describe(e: &(dyn std::error::Error + 'static)) -> String {

@@ -1,0 +1,306 @@
+//! E-dossier exchange on five real nodes, driven through the `custos` binary (and, for the
+//! refusal of a direct download, the gRPC API).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use custos_dossier::{ChunkStore, SignedManifest};
+use custos_primitives::types::MemberRole;
+use custos_testnet::consortium::{self, AGENCIES, InitOptions};
+use custos_testnet::home::Profile;
+use custos_testnet::net::{self, NodeProcess};
+
+use super::{ok, p, stderr, stdout};
+
+struct Net {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    nodes: Vec<NodeProcess>,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        net::stop_all(&mut self.nodes);
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn custos_at(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("CUSTOS_HOME")
+        .output()
+        .unwrap()
+}
+
+fn start(base_port: u16) -> Net {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let mut opts = InitOptions::new(custos_primitives::crypto::SuiteId::Sm, now() - 3600).unwrap();
+    opts.base_port = base_port;
+    consortium::init(&dir, &opts).unwrap();
+    for a in AGENCIES {
+        let f = dir.join(a.id).join("node.toml");
+        let text = std::fs::read_to_string(&f).unwrap().replace("timeout_propose = 2000", "timeout_propose = 1000");
+        std::fs::write(&f, text).unwrap();
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_custos")).with_file_name("custos-node");
+    assert!(bin.exists(), "{} is missing: build the workspace first", bin.display());
+    let nodes = net::start_all(&dir, &bin).unwrap();
+    let net = Net { _tmp: tmp, dir, nodes };
+    // Wait for the first blocks: the registry (with the encryption keys) is in state from then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let o = custos_at(&net.dir.join("court"), &["status", "--json"]);
+        if o.status.success() {
+            let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            if v["height"].as_u64().unwrap_or(0) >= 2 {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the network did not start: {}", stderr(&o));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    net
+}
+
+/// A deterministic pseudo-random document (incompressible, no repeated chunks).
+fn document(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn store_of(dir: &Path, agency: &str) -> ChunkStore {
+    let g = consortium::load_genesis(dir).unwrap();
+    ChunkStore::open(dir.join(agency).join("data/dossier"), g.suite.clone()).unwrap()
+}
+
+fn audit_lines(dir: &Path, agency: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(agency).join("data/audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Chunk files in a store's `chunks` folder (temporary files excluded).
+fn chunk_files(dir: &Path) -> usize {
+    let Ok(subs) = std::fs::read_dir(dir) else { return 0 };
+    subs.flatten()
+        .filter_map(|d| std::fs::read_dir(d.path()).ok())
+        .flat_map(|f| f.flatten())
+        .filter(|f| !f.file_name().to_string_lossy().starts_with(".tmp"))
+        .count()
+}
+
+fn flip(path: &Path) {
+    let mut b = std::fs::read(path).unwrap();
+    b[100] ^= 1;
+    std::fs::write(path, b).unwrap();
+}
+
+/// Prison's clerk asks the court's node for a chunk directly.
+fn direct_get_chunk(dir: &Path, agency: &str, addr: &str, doc: &[u8]) -> tonic::Status {
+    let home = dir.join(agency);
+    let profile = Profile::load(&home).unwrap();
+    let g = consortium::load_genesis(&home).unwrap();
+    let ident = profile.transport(&home, MemberRole::Clerk).unwrap();
+    let pem = ident.key.to_pkcs8_pem().unwrap();
+    let (_, der) = custos_primitives::crypto::pem_rfc7468_decode(&pem).unwrap();
+    let trust = Arc::new(custos_api::tls::TrustedCas::new(g.suite.clone(), g.cas.clone()));
+    let tls = custos_api::tls::client_config(
+        trust,
+        vec![ident.cert.der().to_vec(), g.cas[&profile.agency].der().to_vec()],
+        der.to_vec(),
+    )
+    .unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ch = custos_api::client::channel(addr, tls).await.unwrap();
+        let mut c = custos_api::client::dossier_client(ch);
+        let m = c.get_manifest(custos_api::pb::GetManifestRequest { doc_id: doc.to_vec() }).await;
+        assert_eq!(m.unwrap_err().code(), tonic::Code::PermissionDenied);
+        c.get_chunk(custos_api::pb::GetChunkRequest { doc_id: doc.to_vec(), index: 0 }).await.unwrap_err()
+    })
+}
+
+/// Issue 5: the court sends a 20 MiB judgment bundle to justice with copies to the
+/// procuratorate and the police; the three fetch byte-identical copies and post receipts; the
+/// prison gets nothing; a chunk damaged on the court's disk fails the fetch naming the chunk;
+/// a fetch whose local copy lost chunks re-fetches only those.
+#[test]
+fn h_dossier_court_to_justice() {
+    let mut net = start(29700);
+    let dir = net.dir.clone();
+    let court = dir.join("court");
+    let docs = tempfile::tempdir().unwrap();
+    let file = docs.path().join("bundle.pdf");
+    let content = document(20 * 1024 * 1024 + 12345);
+    std::fs::write(&file, &content).unwrap();
+
+    let o = custos_at(
+        &court,
+        &[
+            "dossier",
+            "send",
+            p(&file),
+            "--case",
+            "(2026)黑0103刑初77号",
+            "--type",
+            "LETTER",
+            "--to",
+            "justice",
+            "--copy",
+            "procuratorate,police",
+            "--json",
+        ],
+    );
+    ok(&o);
+    let sent: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let doc = sent["doc_id"].as_str().unwrap().to_string();
+    assert_eq!(sent["chunks"], 21);
+    // `custos verify` works on the sent file, as after `custos anchor`.
+    ok(&custos_at(&dir.join("police"), &["verify", p(&file)]));
+
+    // Prison: neither its node's pull nor a direct download from the court gets any bytes.
+    let out = docs.path().join("prison.pdf");
+    let o = custos_at(&dir.join("prison"), &["dossier", "fetch", &doc, "-o", p(&out)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("may not read"), "{}", stderr(&o));
+    assert!(!out.exists());
+    let s = direct_get_chunk(&dir, "prison", &net.nodes[0].rpc, &hex::decode(&doc).unwrap());
+    assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}");
+    assert!(store_of(&dir, "prison").list().unwrap().is_empty());
+    let denied = audit_lines(&dir, "court")
+        .into_iter()
+        .filter(|l| l["caller_agency"] == "prison" && l["allowed"] == false)
+        .count();
+    assert!(denied >= 2, "the court's audit log records the prison's refused downloads");
+
+    let court_store = store_of(&dir, "court");
+    let manifest: SignedManifest = court_store.manifest(&custos_dossier_doc(&doc)).unwrap().unwrap();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_custos")).with_file_name("custos-node");
+
+    // Justice: its node is killed half-way through the pull; restarted, the fetch resumes
+    // with only the chunks it did not have.
+    let out = docs.path().join("justice-first.pdf");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("--home")
+        .arg(dir.join("justice"))
+        .args(["dossier", "fetch", &doc, "-o", p(&out)])
+        .env_remove("CUSTOS_HOME")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while chunk_files(&dir.join("justice/data/dossier/chunks")) < 3 {
+        assert!(std::time::Instant::now() < deadline, "justice's node did not start pulling");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    net::crash(&mut net.nodes[4]);
+    let _ = first.wait();
+    assert!(!out.exists());
+    let missing = store_of(&dir, "justice").missing(&manifest.manifest).unwrap();
+    assert!(!missing.is_empty() && missing.len() < 21, "killed half-way: {} chunks missing", missing.len());
+    net.nodes[4] = net::start_node(&dir, "justice", &bin).unwrap();
+    let before = audit_lines(&dir, "court").len();
+    let out = docs.path().join("justice.pdf");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let o = custos_at(&dir.join("justice"), &["dossier", "fetch", &doc, "-o", p(&out), "--json"]);
+        if o.status.success() {
+            let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            assert!(v["receipt_height"].as_u64().is_some(), "justice posted a receipt");
+            break;
+        }
+        // The restarted node may not be listening yet.
+        assert!(std::time::Instant::now() < deadline, "justice's fetch after restart: {}", stderr(&o));
+        assert!(stderr(&o).contains("unavailable") || stderr(&o).contains("cannot reach"), "{}", stderr(&o));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(std::fs::read(&out).unwrap() == content, "justice's copy differs");
+    let fetched: Vec<u32> = audit_lines(&dir, "court")[before..]
+        .iter()
+        .filter(|l| l["caller_agency"] == "justice" && l["op"] == "get_chunk")
+        .map(|l| l["index"].as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(fetched, missing, "after the restart only the missing chunks are pulled");
+
+    // The procuratorate fetches a byte-identical copy and posts its receipt.
+    let agency = "procuratorate";
+    let out = docs.path().join(format!("{agency}.pdf"));
+    let o = custos_at(&dir.join(agency), &["dossier", "fetch", &doc, "-o", p(&out), "--json"]);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["receipt_height"].as_u64().is_some(), "{agency} posted a receipt");
+    assert!(std::fs::read(&out).unwrap() == content, "{agency}'s copy differs");
+    // Fetching again refuses to overwrite.
+    let o = custos_at(&dir.join(agency), &["dossier", "fetch", &doc, "-o", p(&out)]);
+    assert!(!o.status.success() && stderr(&o).contains("never overwrites"), "{}", stderr(&o));
+
+    // A chunk damaged on the court's disk: the police's fetch fails naming it.
+    let damaged = court_store.chunk_path(&manifest.manifest.chunks[7]);
+    flip(&damaged);
+    let out = docs.path().join("police.pdf");
+    let o = custos_at(&dir.join("police"), &["dossier", "fetch", &doc, "-o", p(&out)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("chunk 7"), "{}", stderr(&o));
+    assert!(!out.exists());
+    // Repaired, the fetch resumes: chunks 0..7 the police's node already has are not fetched again.
+    flip(&damaged);
+    let before = audit_lines(&dir, "court").len();
+    let o = custos_at(&dir.join("police"), &["dossier", "fetch", &doc, "-o", p(&out)]);
+    ok(&o);
+    assert!(std::fs::read(&out).unwrap() == content, "the police's copy differs");
+    let fetched: Vec<u64> = audit_lines(&dir, "court")[before..]
+        .iter()
+        .filter(|l| l["caller_agency"] == "police" && l["op"] == "get_chunk")
+        .map(|l| l["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(fetched, (7..21).collect::<Vec<u64>>(), "only the missing chunks are pulled again");
+
+    // Chunks lost from the police's node: a new fetch pulls only those two.
+    let police_store = store_of(&dir, "police");
+    for i in [3, 11] {
+        assert!(police_store.remove(&manifest.manifest.chunks[i]).unwrap());
+    }
+    let o = custos_at(&dir.join("police"), &["dossier", "list", "--json"]);
+    ok(&o);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(list[0]["present"], 19);
+    let before = audit_lines(&dir, "court").len();
+    let again = docs.path().join("police-again.pdf");
+    ok(&custos_at(&dir.join("police"), &["dossier", "fetch", &doc, "-o", p(&again)]));
+    let fetched: Vec<u64> = audit_lines(&dir, "court")[before..]
+        .iter()
+        .filter(|l| l["caller_agency"] == "police" && l["op"] == "get_chunk")
+        .map(|l| l["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(fetched, [3, 11]);
+
+    // The receipts are on the ledger.
+    let o = custos_at(&court, &["doc", "show", &doc, "--json"]);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for party in v["recipients"].as_array().unwrap().iter().chain(v["copies"].as_array().unwrap()) {
+        assert!(party["receipt_height"].as_u64().is_some(), "no receipt of {}", party["agency"]);
+    }
+}
+
+fn custos_dossier_doc(hex_id: &str) -> custos_primitives::types::DocHash {
+    let b: [u8; 32] = hex::decode(hex_id).unwrap().try_into().unwrap();
+    custos_primitives::types::DocHash(custos_primitives::crypto::Hash(b))
+}
