@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: start a local five-agency network (court, procuratorate, police, prison,
 # justice) with SM2 identities, run one probation (缓刑) case end to end — assessment
-# commission, opinion, judgment, delivery with copies, receipts, intake, announcement, release —
+# commission, opinion, judgment and execution notice sent as encrypted e-dossiers with copies,
+# fetched by the justice bureau (delivery receipts), intake, announcement, release —
 # each step anchored by the right agency's clerk, show that an illegal step is refused, print the
 # case history (read with state proofs), verify a document, show that a changed document is not
 # anchored, and check every certificate independently with OpenSSL 3.
@@ -61,17 +62,29 @@ echo
 echo "== 2. the justice bureau submits its opinion (调查评估意见书), copied to the procuratorate"
 anchor justice assess-op --type ASSESS_OPINION --to court --copy procuratorate --effective "$(day '-410 days')"
 echo
-echo "== 3. the court's probation judgment (判决书, 缓刑) takes effect; sent to the CCA, copied to procuratorate and police"
-anchor court judgment --type JUDGMENT --kind probation --to justice --copy procuratorate,police \
+echo "== 3. the court's probation judgment (判决书, 缓刑) takes effect: sent as an e-dossier (encrypted to the"
+echo "      justice bureau, copies to procuratorate and police), its document id anchored"
+"$CUSTOS" --home "$DIR/court" dossier send "$DOCS/judgment.txt" --case "$CASE" --type JUDGMENT --kind probation \
+  --to justice --copy procuratorate,police \
   --effective "$(day '-400 days')" --period-start "$(day '-400 days')" --period-end "$(day '-35 days')"
 echo
-echo "== 4. the court delivers the execution notice (执行通知书)"
-anchor court exec-notice --type EXEC_NOTICE --to justice --copy procuratorate,police --effective "$(day '-399 days')"
+echo "== 4. the court delivers the execution notice (执行通知书), as an e-dossier too"
+"$CUSTOS" --home "$DIR/court" dossier send "$DOCS/exec-notice.txt" --case "$CASE" --type EXEC_NOTICE \
+  --to justice --copy procuratorate,police --effective "$(day '-399 days')"
 echo
-echo "== 5. the justice bureau acknowledges receipt (送达回执) of both; the procuratorate of the judgment"
-"$CUSTOS" --home "$DIR/justice" receipt "$DOCS/judgment.txt"
-"$CUSTOS" --home "$DIR/justice" receipt "$DOCS/exec-notice.txt"
-"$CUSTOS" --home "$DIR/procuratorate" receipt "$DOCS/judgment.txt"
+echo "== 5. the justice bureau fetches both (its node pulls them from the court's node; decrypted and"
+echo "      verified against the ledger), which posts its delivery receipts (送达回执); the procuratorate"
+echo "      fetches the judgment; the prison, not addressed, is refused"
+doc_id() { sed -n 's/.*"doc_hash": *"\([0-9a-f]*\)".*/\1/p' "$1.anchor.json"; }
+mkdir -p "$DIR/received/justice" "$DIR/received/procuratorate" "$DIR/received/prison"
+"$CUSTOS" --home "$DIR/justice" dossier fetch "$(doc_id "$DOCS/judgment.txt")" -o "$DIR/received/justice/judgment.txt"
+"$CUSTOS" --home "$DIR/justice" dossier fetch "$(doc_id "$DOCS/exec-notice.txt")" -o "$DIR/received/justice/exec-notice.txt"
+"$CUSTOS" --home "$DIR/procuratorate" dossier fetch "$(doc_id "$DOCS/judgment.txt")" -o "$DIR/received/procuratorate/judgment.txt"
+cmp "$DOCS/judgment.txt" "$DIR/received/justice/judgment.txt" && cmp "$DOCS/exec-notice.txt" "$DIR/received/justice/exec-notice.txt" \
+  && echo "received copies are byte-identical"
+if "$CUSTOS" --home "$DIR/prison" dossier fetch "$(doc_id "$DOCS/judgment.txt")" -o "$DIR/received/prison/judgment.txt"; then
+  echo "unexpected: the prison fetched a document not addressed to it"; exit 1
+fi
 echo
 echo "== 6. the subject reports; the CCA registers the intake (接收登记)"
 anchor justice intake --type INTAKE --to court --copy procuratorate --received "$(day '-393 days')"

@@ -743,20 +743,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Anchor(a) => {
             let home = need_home(cli.home.as_deref())?;
-            let spec = ledger::AnchorSpec {
-                case: a.case,
-                doc_type: a.doc_type,
-                to: a.to,
-                copy: a.copy,
-                dates: BusinessDates {
-                    effective: a.effective,
-                    received: a.received,
-                    period_start: a.period_start,
-                    period_end: a.period_end,
-                },
-                kind: a.kind,
-                eseal: a.eseal,
-            };
+            let spec = anchor_spec(&a);
             runtime()?.block_on(ledger::anchor(home, a.node.node.as_deref(), &a.file, &spec, a.node.json))
         }
         Command::Verify(a) => {
