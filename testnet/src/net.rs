@@ -24,6 +24,17 @@ pub struct NodeProcess {
     pub log: PathBuf,
 }
 
+impl Drop for NodeProcess {
+    /// A node process never outlives its handle (e.g. a test that panics): killed if still
+    /// running. [`stop`] is the clean way to end it.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Finds the `custos-node` binary: `CUSTOS_NODE_BIN`, else next to the running executable,
 /// else on `PATH`.
 pub fn node_binary() -> PathBuf {
