@@ -389,6 +389,20 @@ pub enum DossierError {
         /// The stored file.
         path: PathBuf,
     },
+    /// A manifest offered to replace the stored one is not an extension of it.
+    #[error("the new manifest of document {doc_id} does not extend the stored one: {reason}")]
+    NotAnExtension {
+        /// The document.
+        doc_id: DocHash,
+        /// What differs.
+        reason: String,
+    },
+    /// There is no stored manifest to replace.
+    #[error("no manifest of document {doc_id} is stored")]
+    NoManifest {
+        /// The document.
+        doc_id: DocHash,
+    },
     /// A stored manifest file holds another document's manifest.
     #[error("{} holds the manifest of document {found}, not {expected}", path.display())]
     ManifestMisplaced {
