@@ -21,6 +21,13 @@
 //!    ([`SignedManifest::verify`]), unwraps the content key with its agency's decryption key
 //!    ([`Manifest::unwrap_content_key`]) and calls [`decrypt_to`], which checks every chunk
 //!    and the whole-document hash before the output file appears.
+//! 4. To let another agency read the document later (a grant on the ledger), the issuer
+//!    unwraps the content key from its own entry, wraps it to that agency
+//!    ([`Manifest::add_recipient`]) and signs the result again. The new manifest *extends*
+//!    the old one ([`Manifest::extends`]: same document and chunks, every existing wrapped key
+//!    byte-identical, recipients a strict superset), and only such a manifest may replace a
+//!    stored one ([`ChunkStore::replace_manifest`]). Revoking the grant cannot take the
+//!    wrapped key back; it only stops further downloads.
 //!
 //! ```
 //! use custos_dossier::{ChunkStore, DocTypeCode, EncryptParams, MediaType, decrypt_to, encrypt};
