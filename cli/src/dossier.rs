@@ -1,4 +1,4 @@
-//! `custos dossier send | fetch | list`: encrypted e-dossiers between agencies (docs/cli.md).
+//! `custos dossier send | fetch | grant | revoke-grant | list`: encrypted e-dossiers between agencies (docs/cli.md).
 //!
 //! `send` encrypts a file for its recipient agencies (and the issuer itself), uploads the
 //! chunks and the signed manifest to the home's node, and anchors the document id. `fetch`
@@ -18,8 +18,8 @@ use custos_api::pb::dossier_client::DossierClient;
 use custos_api::pb::{
     GetChunkRequest, GetManifestRequest, ListRequest, PullRequest, PutChunkRequest, PutManifestRequest,
 };
-use custos_contracts::call::{AnchorCall, Call, DocType, ReceiptCall};
-use custos_contracts::documents::{AnchorRecord, ReceiptRecord};
+use custos_contracts::call::{AnchorCall, Call, DocType, GrantAccessCall, ReceiptCall, RevokeAccessCall};
+use custos_contracts::documents::{AnchorRecord, GrantRecord, ReceiptRecord, grant_key};
 use custos_contracts::registry::{AgencyRecord, MemberRecord, agency_key};
 use custos_contracts::runtime;
 use custos_dossier::{ChunkStore, DocTypeCode, EncryptParams, MediaType, SignedManifest, decrypt_to, encrypt_file};
@@ -270,24 +270,8 @@ pub async fn fetch(home: &Path, node: Option<&str>, doc: &str, out: &Path, json:
         .map_err(|e| status_err(&s.addr, e))?
         .into_inner()
         .signed_manifest;
-    let signed = SignedManifest::decode_untrusted(&bytes).context("the node's manifest is invalid")?;
-    if signed.doc_id() != doc_id {
-        bail!("the node returned the manifest of {}, not of {doc_id}", signed.doc_id());
-    }
-    let anchor: AnchorRecord = read_record(&mut s, runtime::doc_key(&doc_id))
-        .await?
-        .ok_or_else(|| anyhow!("document {doc_id} is not anchored on the ledger"))?;
+    let (signed, anchor) = check_manifest(&mut s, &doc_id, &bytes).await?;
     let m = &signed.manifest;
-    if anchor.issuer != m.issuer {
-        bail!("the manifest names {} as issuer, the ledger {}", m.issuer, anchor.issuer);
-    }
-    let member: MemberRecord = read_record(&mut s, runtime::member_key(&m.clerk))
-        .await?
-        .ok_or_else(|| anyhow!("the manifest's signer {} is not a registered member", m.clerk))?;
-    if member.agency != m.issuer {
-        bail!("the manifest's signer {} is a member of {}, not of the issuer {}", m.clerk, member.agency, m.issuer);
-    }
-    signed.verify(&s.suite, &member.public_key).context("the manifest's signature does not verify")?;
 
     // 3. The chunks, each checked against the manifest as it arrives.
     let scratch = Scratch::new(home, ".dossier-in", &s)?;
@@ -347,6 +331,167 @@ pub async fn fetch(home: &Path, node: Option<&str>, doc: &str, out: &Path, json:
             (Some(h), Some(tx)) => println!("  receipt by {agency} committed at height {h} (transaction {tx})"),
             _ => println!("  no receipt posted (already acknowledged, or {agency} issued it)"),
         }
+    }
+    Ok(())
+}
+
+/// Decodes a manifest from a node and checks it against the ledger: the document is
+/// anchored, the manifest names the anchoring agency as issuer, and its signer is a member of
+/// that agency whose key verifies the signature.
+async fn check_manifest(s: &mut Session, doc_id: &DocHash, bytes: &[u8]) -> Result<(SignedManifest, AnchorRecord)> {
+    let signed = SignedManifest::decode_untrusted(bytes).context("the node's manifest is invalid")?;
+    if signed.doc_id() != *doc_id {
+        bail!("the node returned the manifest of {}, not of {doc_id}", signed.doc_id());
+    }
+    let anchor: AnchorRecord = read_record(s, runtime::doc_key(doc_id))
+        .await?
+        .ok_or_else(|| anyhow!("document {doc_id} is not anchored on the ledger"))?;
+    let m = &signed.manifest;
+    if anchor.issuer != m.issuer {
+        bail!("the manifest names {} as issuer, the ledger {}", m.issuer, anchor.issuer);
+    }
+    let member: MemberRecord = read_record(s, runtime::member_key(&m.clerk))
+        .await?
+        .ok_or_else(|| anyhow!("the manifest's signer {} is not a registered member", m.clerk))?;
+    if member.agency != m.issuer {
+        bail!("the manifest's signer {} is a member of {}, not of the issuer {}", m.clerk, member.agency, m.issuer);
+    }
+    signed.verify(&s.suite, &member.public_key).context("the manifest's signature does not verify")?;
+    Ok((signed, anchor))
+}
+
+#[derive(Serialize)]
+struct GrantView {
+    doc_id: String,
+    agency: String,
+    granted: bool,
+    manifest_extended: bool,
+    tx_id: String,
+    height: u64,
+}
+
+/// The anchor of `doc_id`, which must have been issued by the home's agency, and the state of
+/// `agency`'s access: `Err` naming why if it can already read the document.
+async fn own_anchor(s: &mut Session, doc_id: &DocHash, what: &str) -> Result<AnchorRecord> {
+    let anchor: AnchorRecord = read_record(s, runtime::doc_key(doc_id))
+        .await?
+        .ok_or_else(|| anyhow!("document {doc_id} is not anchored on the ledger"))?;
+    if anchor.issuer != s.profile.agency {
+        bail!("document {doc_id} was issued by {}: only its issuing agency can {what}", anchor.issuer);
+    }
+    Ok(anchor)
+}
+
+async fn active_grant(s: &mut Session, doc_id: &DocHash, agency: &AgencyId) -> Result<bool> {
+    let g: Option<GrantRecord> = read_record(s, grant_key(doc_id, agency)).await?;
+    Ok(g.is_some_and(|g| g.revoked_at.is_none()))
+}
+
+/// `custos dossier grant DOC --agency A`.
+pub async fn grant(home: &Path, node: Option<&str>, doc: &str, agency: &str, json: bool) -> Result<()> {
+    let doc_id: DocHash = doc_hash_arg(doc)?;
+    let agency = AgencyId::new(agency).map_err(|e| anyhow!("invalid agency {agency:?}: {e}"))?;
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let me = s.profile.agency.clone();
+    let anchor = own_anchor(&mut s, &doc_id, "grant access to it").await?;
+    if agency == me {
+        bail!("{agency} issued document {doc_id}: it can already read it");
+    }
+    if anchor.recipients.contains(&agency) {
+        bail!("{agency} is a recipient of document {doc_id}: it can already read it");
+    }
+    if anchor.copies.contains(&agency) {
+        bail!("{agency} receives a copy of document {doc_id}: it can already read it");
+    }
+    if active_grant(&mut s, &doc_id, &agency).await? {
+        bail!("{agency} already holds an active grant to document {doc_id}");
+    }
+    // Active, with an encryption key: otherwise the content key cannot be wrapped to it.
+    let to = encryption_key(&mut s, &agency).await?;
+
+    // The clerk must be registered for the node to accept the manifest it signs.
+    submit_calls(&mut s, MemberRole::Clerk, Vec::new()).await?;
+    let mut dc = dossier_client(&s);
+    let bytes = dc
+        .get_manifest(GetManifestRequest { doc_id: doc_id.0.0.to_vec() })
+        .await
+        .map_err(|e| status_err(&s.addr, e))?
+        .into_inner()
+        .signed_manifest;
+    let (signed, _) = check_manifest(&mut s, &doc_id, &bytes).await?;
+    // An agency granted before (and revoked since) already has its wrapped key.
+    let extend = signed.manifest.recipient(&agency).is_none();
+    if extend {
+        let own = s.profile.decryption_key(home)?;
+        let content_key = signed
+            .manifest
+            .unwrap_content_key(&s.suite, &me, &own)
+            .with_context(|| format!("cannot unwrap the content key with {me}'s decryption key"))?;
+        let clerk = s.profile.identity(home, MemberRole::Clerk)?;
+        let mut m = signed.manifest.clone();
+        m.add_recipient(&s.suite, agency.clone(), &to, &content_key)?;
+        m.clerk = clerk.cert.fingerprint(&s.suite);
+        let extended = m.sign(&clerk.key)?;
+        extended.manifest.extends(&signed.manifest)?;
+        dc.put_manifest(PutManifestRequest { signed_manifest: extended.encode() })
+            .await
+            .map_err(|e| status_err(&s.addr, e))?;
+    }
+    let call = Call::GrantAccess(GrantAccessCall { doc_hash: doc_id, agency: agency.clone() });
+    let committed = submit_calls(&mut s, MemberRole::Clerk, vec![call])
+        .await
+        .with_context(|| format!("the grant of {doc_id} to {agency} was not committed"))?;
+    let view = GrantView {
+        doc_id: doc_id.to_string(),
+        agency: agency.to_string(),
+        granted: true,
+        manifest_extended: extend,
+        tx_id: committed.tx_id,
+        height: committed.height,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!("granted {agency} access to document {doc_id}");
+        if extend {
+            println!("  content key    wrapped to {agency}'s encryption key (manifest extended on this node)");
+        } else {
+            println!("  content key    already wrapped to {agency} by an earlier grant");
+        }
+        println!("  committed at   height {} (transaction {})", view.height, view.tx_id);
+        println!("  {agency} can now run `custos dossier fetch {doc_id} -o FILE`");
+    }
+    Ok(())
+}
+
+/// `custos dossier revoke-grant DOC --agency A`.
+pub async fn revoke_grant(home: &Path, node: Option<&str>, doc: &str, agency: &str, json: bool) -> Result<()> {
+    let doc_id: DocHash = doc_hash_arg(doc)?;
+    let agency = AgencyId::new(agency).map_err(|e| anyhow!("invalid agency {agency:?}: {e}"))?;
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    own_anchor(&mut s, &doc_id, "revoke a grant to it").await?;
+    if !active_grant(&mut s, &doc_id, &agency).await? {
+        bail!("{agency} holds no active grant to document {doc_id}");
+    }
+    let call = Call::RevokeAccess(RevokeAccessCall { doc_hash: doc_id, agency: agency.clone() });
+    let committed = submit_calls(&mut s, MemberRole::Clerk, vec![call])
+        .await
+        .with_context(|| format!("the revocation of {agency}'s grant to {doc_id} was not committed"))?;
+    let view = GrantView {
+        doc_id: doc_id.to_string(),
+        agency: agency.to_string(),
+        granted: false,
+        manifest_extended: false,
+        tx_id: committed.tx_id,
+        height: committed.height,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!("revoked {agency}'s grant to document {doc_id}");
+        println!("  committed at   height {} (transaction {})", view.height, view.tx_id);
+        println!("  this agency's node no longer serves the document to {agency}; a copy it already");
+        println!("  fetched stays readable to it");
     }
     Ok(())
 }

@@ -451,8 +451,27 @@ enum DossierCommand {
     /// Have this agency's node pull document DOC from the issuer's node, then download,
     /// verify against the ledger, decrypt to OUT, and post this agency's receipt.
     Fetch(FetchArgs),
+    /// Let agency A read document DOC, issued by this agency (as its clerk): wraps the
+    /// document's content key to A's encryption key, stores the extended manifest on this
+    /// agency's node and commits a grant on the ledger. A then fetches it with `dossier fetch`.
+    Grant(GrantArgs),
+    /// End agency A's grant to document DOC, issued by this agency (as its clerk): this
+    /// agency's node refuses A's downloads from then on. A copy A already fetched stays
+    /// readable to it.
+    RevokeGrant(GrantArgs),
     /// The documents in this agency's node store, with chunks present / total.
     List(NodeArgs),
+}
+
+#[derive(Args, Debug)]
+struct GrantArgs {
+    /// The document id (64 hex digits), or the sent file (its FILE.anchor.json is read).
+    doc: String,
+    /// The agency given access (or losing it), e.g. prison.
+    #[arg(long, value_name = "A")]
+    agency: String,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -736,6 +755,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dossier(DossierCommand::Fetch(a)) => {
             let home = need_home(cli.home.as_deref())?;
             runtime()?.block_on(dossier::fetch(home, a.node.node.as_deref(), &a.doc, &a.out, a.node.json))
+        }
+        Command::Dossier(DossierCommand::Grant(a)) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(dossier::grant(home, a.node.node.as_deref(), &a.doc, &a.agency, a.node.json))
+        }
+        Command::Dossier(DossierCommand::RevokeGrant(a)) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(dossier::revoke_grant(home, a.node.node.as_deref(), &a.doc, &a.agency, a.node.json))
         }
         Command::Dossier(DossierCommand::List(n)) => {
             let home = need_home(cli.home.as_deref())?;

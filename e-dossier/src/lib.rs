@@ -21,6 +21,13 @@
 //!    ([`SignedManifest::verify`]), unwraps the content key with its agency's decryption key
 //!    ([`Manifest::unwrap_content_key`]) and calls [`decrypt_to`], which checks every chunk
 //!    and the whole-document hash before the output file appears.
+//! 4. To let another agency read the document later (a grant on the ledger), the issuer
+//!    unwraps the content key from its own entry, wraps it to that agency
+//!    ([`Manifest::add_recipient`]) and signs the result again. The new manifest *extends*
+//!    the old one ([`Manifest::extends`]: same document and chunks, every existing wrapped key
+//!    byte-identical, recipients a strict superset), and only such a manifest may replace a
+//!    stored one ([`ChunkStore::replace_manifest`]). Revoking the grant cannot take the
+//!    wrapped key back; it only stops further downloads.
 //!
 //! ```
 //! use custos_dossier::{ChunkStore, DocTypeCode, EncryptParams, MediaType, decrypt_to, encrypt};
@@ -388,6 +395,20 @@ pub enum DossierError {
         doc_id: DocHash,
         /// The stored file.
         path: PathBuf,
+    },
+    /// A manifest offered to replace the stored one is not an extension of it.
+    #[error("the new manifest of document {doc_id} does not extend the stored one: {reason}")]
+    NotAnExtension {
+        /// The document.
+        doc_id: DocHash,
+        /// What differs.
+        reason: String,
+    },
+    /// There is no stored manifest to replace.
+    #[error("no manifest of document {doc_id} is stored")]
+    NoManifest {
+        /// The document.
+        doc_id: DocHash,
     },
     /// A stored manifest file holds another document's manifest.
     #[error("{} holds the manifest of document {found}, not {expected}", path.display())]

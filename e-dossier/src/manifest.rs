@@ -8,7 +8,9 @@ use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode, Input, MaxEncode
 
 use custos_primitives::codec::{BoundedVec, ConstU32, decode_exact};
 use custos_primitives::crypto::SuiteId;
-use custos_primitives::crypto::{AEAD_TAG_LEN, AeadKey, DecryptionKey, Hash, PublicKey, Signature, SigningKey, Suite};
+use custos_primitives::crypto::{
+    AEAD_TAG_LEN, AeadKey, DecryptionKey, EncryptionPublicKey, Hash, PublicKey, Signature, SigningKey, Suite,
+};
 use custos_primitives::types::{AgencyId, CaseRef, CertFingerprint, DocHash, Salt};
 
 use crate::{DossierError, Result};
@@ -329,6 +331,106 @@ impl Manifest {
             doc_id: self.doc_id,
             source,
         })
+    }
+
+    /// Checks that `self` is an *extension* of `older`: the same document (every field equal
+    /// except the signing clerk, who may be another clerk of the same issuer) whose recipient
+    /// list is a strict superset of `older`'s, every existing `(agency, wrapped_key)` entry kept
+    /// byte-identical. This is how an issuer gives a granted agency the content key without
+    /// touching the chunks. Fails with [`DossierError::NotAnExtension`] naming what differs.
+    pub fn extends(&self, older: &Manifest) -> Result<()> {
+        let differs = |what: &str| DossierError::NotAnExtension {
+            doc_id: older.doc_id,
+            reason: format!("its {what} differs from the stored manifest's"),
+        };
+        if self.version != older.version {
+            return Err(differs("format version"));
+        }
+        if self.suite != older.suite {
+            return Err(differs("crypto suite"));
+        }
+        if self.doc_id != older.doc_id {
+            return Err(differs("document id"));
+        }
+        if self.salt != older.salt {
+            return Err(differs("salt"));
+        }
+        if self.size != older.size {
+            return Err(differs("size"));
+        }
+        if self.chunk_size != older.chunk_size {
+            return Err(differs("chunk size"));
+        }
+        if self.media_type != older.media_type {
+            return Err(differs("media type"));
+        }
+        if self.doc_type != older.doc_type {
+            return Err(differs("document type"));
+        }
+        if self.case_ref != older.case_ref {
+            return Err(differs("case reference"));
+        }
+        if self.issuer != older.issuer {
+            return Err(differs("issuer"));
+        }
+        if self.chunks != older.chunks {
+            return Err(differs("chunk list"));
+        }
+        self.validate()?;
+        for r in older.recipients.iter() {
+            match self.recipient(&r.agency) {
+                None => {
+                    return Err(DossierError::NotAnExtension {
+                        doc_id: older.doc_id,
+                        reason: format!("recipient {} was removed", r.agency),
+                    });
+                }
+                Some(n) if n.wrapped_key != r.wrapped_key => {
+                    return Err(DossierError::NotAnExtension {
+                        doc_id: older.doc_id,
+                        reason: format!("the wrapped key of recipient {} was changed", r.agency),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        if self.recipients.len() == older.recipients.len() {
+            return Err(DossierError::NotAnExtension { doc_id: older.doc_id, reason: "it adds no recipient".into() });
+        }
+        Ok(())
+    }
+
+    /// Adds `agency` as a recipient: wraps `content_key` (unwrapped by the issuer from its own
+    /// entry) to the agency's encryption key `to` and inserts the entry in order. The result,
+    /// signed again, [extends](Self::extends) the manifest it came from.
+    pub fn add_recipient(
+        &mut self,
+        suite: &impl Suite,
+        agency: AgencyId,
+        to: &EncryptionPublicKey,
+        content_key: &AeadKey,
+    ) -> Result<()> {
+        if suite.id() != self.suite {
+            return Err(DossierError::WrongSuite { what: "manifest", expected: suite.id(), found: self.suite });
+        }
+        let pos = match self.recipients.binary_search_by(|r| r.agency.cmp(&agency)) {
+            Ok(_) => {
+                return Err(DossierError::Recipients {
+                    reason: format!("agency {agency} is already a recipient of document {}", self.doc_id),
+                });
+            }
+            Err(pos) => pos,
+        };
+        let wrapped =
+            suite.wrap_key(to, content_key).map_err(|source| DossierError::Wrap { agency: agency.clone(), source })?;
+        let wrapped_key = BoundedVec::try_from(wrapped).map_err(|_| DossierError::Recipients {
+            reason: format!("the wrapped key for {agency} is longer than {MAX_WRAPPED_KEY_LEN} bytes"),
+        })?;
+        let mut list = self.recipients.to_vec();
+        list.insert(pos, Recipient { agency, wrapped_key });
+        self.recipients = BoundedVec::try_from(list)
+            .map_err(|_| DossierError::Recipients { reason: format!("more than {MAX_RECIPIENTS} recipients") })?;
+        Ok(())
     }
 
     /// Decodes a manifest from untrusted bytes: the version is checked first, the input is

@@ -8,6 +8,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use parity_scale_codec::Encode;
 
@@ -43,6 +44,9 @@ pub(crate) enum RawChunk {
 pub struct ChunkStore {
     root: PathBuf,
     suite: AnySuite,
+    /// Serialises manifest writes in this process, so that two extensions of one manifest
+    /// cannot both pass the check against the same stored version.
+    manifest_lock: Arc<Mutex<()>>,
 }
 
 impl ChunkStore {
@@ -56,7 +60,7 @@ impl ChunkStore {
                 sync_dir(&root)?;
             }
         }
-        Ok(ChunkStore { root, suite })
+        Ok(ChunkStore { root, suite, manifest_lock: Arc::new(Mutex::new(())) })
     }
 
     /// The store's root directory.
@@ -185,11 +189,40 @@ impl ChunkStore {
         m.validate()?;
         let bytes = signed.encode();
         let path = self.manifest_path(&m.doc_id);
+        let _guard = self
+            .manifest_lock
+            .lock()
+            .map_err(|_| DossierError::InvalidManifest { reason: "the manifest lock is poisoned".into() })?;
         match read_bounded(&path, SignedManifest::max_encoded_bytes() as u64)? {
             RawChunk::Missing => write_atomic(&path, &bytes),
             RawChunk::Bytes(existing) if existing == bytes => Ok(()),
             _ => Err(DossierError::ManifestConflict { doc_id: m.doc_id, path }),
         }
+    }
+
+    /// Replaces the stored manifest of a document with an *extension* of it
+    /// ([`Manifest::extends`]: the same document with more recipients, every existing wrapped
+    /// key unchanged), written atomically. Returns `false` if `signed` is already the stored
+    /// manifest, `true` if it replaced it. Fails with [`DossierError::NoManifest`] if nothing
+    /// is stored and [`DossierError::NotAnExtension`] if `signed` does not extend the stored
+    /// manifest (e.g. an older one). The signature is not checked here.
+    pub fn replace_manifest(&self, signed: &SignedManifest) -> Result<bool> {
+        let m = &signed.manifest;
+        if m.suite != self.suite.id() {
+            return Err(DossierError::WrongSuite { what: "manifest", expected: self.suite.id(), found: m.suite });
+        }
+        m.validate()?;
+        let _guard = self
+            .manifest_lock
+            .lock()
+            .map_err(|_| DossierError::InvalidManifest { reason: "the manifest lock is poisoned".into() })?;
+        let stored = self.manifest(&m.doc_id)?.ok_or(DossierError::NoManifest { doc_id: m.doc_id })?;
+        if &stored == signed {
+            return Ok(false);
+        }
+        m.extends(&stored.manifest)?;
+        write_atomic(&self.manifest_path(&m.doc_id), &signed.encode())?;
+        Ok(true)
     }
 
     /// The signed manifest of `doc_id`, if stored (decoded as untrusted bytes and checked to
@@ -354,6 +387,111 @@ mod tests {
         assert!(!s.has(&h).unwrap());
         s.put_expected(&h, b"a").unwrap();
         assert!(s.has(&h).unwrap());
+    }
+
+    fn signed_pair() -> (tempfile::TempDir, ChunkStore, SignedManifest, custos_primitives::crypto::AeadKey) {
+        use crate::{DocTypeCode, EncryptParams, MediaType, encrypt};
+        use custos_primitives::types::{AgencyId, CaseRef, CertFingerprint};
+        let (d, s) = store();
+        let suite = s.suite().clone();
+        let court = AgencyId::new("court").unwrap();
+        let court_key = suite.generate_decryption_key().unwrap();
+        let justice_key = suite.generate_decryption_key().unwrap();
+        let params = EncryptParams::new(
+            MediaType::new("application/pdf").unwrap(),
+            DocTypeCode::new("JUDGMENT").unwrap(),
+            CaseRef(Hash([7; 32])),
+            court.clone(),
+            CertFingerprint(Hash([9; 32])),
+            vec![
+                (court.clone(), court_key.public_key()),
+                (AgencyId::new("justice").unwrap(), justice_key.public_key()),
+            ],
+        )
+        .unwrap();
+        let doc = vec![5u8; 10_000];
+        let enc = encrypt(&s, &params, &doc[..], doc.len() as u64, &mut |_, _| {}).unwrap();
+        let clerk = suite.generate_signing_key().unwrap();
+        let signed = enc.manifest.sign(&clerk).unwrap();
+        s.put_manifest(&signed).unwrap();
+        let ck = signed.manifest.unwrap_content_key(&suite, &court, &court_key).unwrap();
+        (d, s, signed, ck)
+    }
+
+    fn resign(m: Manifest, suite: &AnySuite) -> SignedManifest {
+        m.sign(&suite.generate_signing_key().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn manifest_extension_is_accepted() {
+        use custos_primitives::types::AgencyId;
+        let (_d, s, signed, ck) = signed_pair();
+        let suite = s.suite().clone();
+        let prison_key = suite.generate_decryption_key().unwrap();
+        let prison = AgencyId::new("prison").unwrap();
+        let mut m = signed.manifest.clone();
+        m.add_recipient(&suite, prison.clone(), &prison_key.public_key(), &ck).unwrap();
+        assert_eq!(m.recipients.len(), 3);
+        assert!(m.extends(&signed.manifest).is_ok());
+        // The same manifest, or the older one, is not an extension.
+        assert!(matches!(signed.manifest.extends(&signed.manifest), Err(DossierError::NotAnExtension { .. })));
+        assert!(matches!(signed.manifest.extends(&m), Err(DossierError::NotAnExtension { .. })));
+        // put_manifest still refuses a different manifest; replace_manifest takes the extension.
+        let ext = resign(m, &suite);
+        assert!(matches!(s.put_manifest(&ext), Err(DossierError::ManifestConflict { .. })));
+        assert!(s.replace_manifest(&ext).unwrap());
+        assert!(!s.replace_manifest(&ext).unwrap());
+        let stored = s.manifest(&signed.doc_id()).unwrap().unwrap();
+        assert_eq!(stored, ext);
+        let key = stored.manifest.unwrap_content_key(&suite, &prison, &prison_key).unwrap();
+        assert_eq!(key.as_bytes(), ck.as_bytes());
+        // Going back to the older manifest is refused.
+        let e = s.replace_manifest(&signed).unwrap_err();
+        assert!(e.to_string().contains("recipient prison was removed"), "{e}");
+        // Adding an existing recipient is refused.
+        let mut again = stored.manifest.clone();
+        assert!(again.add_recipient(&suite, prison, &prison_key.public_key(), &ck).is_err());
+    }
+
+    #[test]
+    fn manifest_changes_other_than_new_recipients_are_refused() {
+        use custos_primitives::types::{AgencyId, Salt};
+        let (_d, s, signed, ck) = signed_pair();
+        let suite = s.suite().clone();
+        let police_key = suite.generate_decryption_key().unwrap();
+        let mut base = signed.manifest.clone();
+        base.add_recipient(&suite, AgencyId::new("police").unwrap(), &police_key.public_key(), &ck).unwrap();
+        let older = &signed.manifest;
+        let reason = |m: &Manifest| match m.extends(older) {
+            Err(DossierError::NotAnExtension { reason, .. }) => reason,
+            other => format!("not a NotAnExtension error: {other:?}"),
+        };
+
+        let mut m = base.clone();
+        m.chunks[0] = Hash([1; 32]);
+        assert!(reason(&m).contains("chunk list"));
+        let mut m = base.clone();
+        m.size += 1;
+        assert!(reason(&m).contains("size"));
+        let mut m = base.clone();
+        m.salt = Salt([3; 32]);
+        assert!(reason(&m).contains("salt"));
+        let mut m = base.clone();
+        m.recipients[0].wrapped_key[0] ^= 1;
+        assert!(reason(&m).contains("wrapped key of recipient court"));
+        let mut m = base.clone();
+        let mut list = m.recipients.to_vec();
+        list.retain(|r| r.agency.as_str() != "justice");
+        m.recipients = list.try_into().unwrap();
+        assert!(reason(&m).contains("recipient justice was removed"));
+        // None of these reaches the disk.
+        let mut m = base.clone();
+        m.chunks[0] = Hash([1; 32]);
+        assert!(s.replace_manifest(&resign(m, &suite)).is_err());
+        assert_eq!(s.manifest(&older.doc_id).unwrap().unwrap(), signed);
+        // A replacement needs a stored manifest.
+        let (_d2, other) = store();
+        assert!(matches!(other.replace_manifest(&signed), Err(DossierError::NoManifest { .. })));
     }
 
     #[test]

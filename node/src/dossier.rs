@@ -171,7 +171,10 @@ fn store_status(e: DossierError) -> Status {
     match e {
         DossierError::Corrupt { .. } | DossierError::ChunkTooLarge { .. } => Status::data_loss(e.to_string()),
         DossierError::NotFound { .. } => Status::not_found(e.to_string()),
-        DossierError::ManifestConflict { .. } => Status::already_exists(e.to_string()),
+        DossierError::ManifestConflict { .. } | DossierError::NotAnExtension { .. } => {
+            Status::already_exists(e.to_string())
+        }
+        DossierError::NoManifest { .. } => Status::not_found(e.to_string()),
         DossierError::Codec(_)
         | DossierError::InvalidManifest { .. }
         | DossierError::HashMismatch { .. }
@@ -232,7 +235,12 @@ impl Dossier for DossierService {
                     missing.len()
                 )));
             }
-            store.put_manifest(&signed).map_err(store_status)
+            // A manifest already stored may be replaced only by an extension of it (the same
+            // document with more recipients: a grant).
+            match store.manifest(&signed.manifest.doc_id).map_err(store_status)? {
+                Some(_) => store.replace_manifest(&signed).map(|_| ()).map_err(store_status),
+                None => store.put_manifest(&signed).map_err(store_status),
+            }
         })
         .await?;
         info!(%doc, "e-dossier manifest stored");
@@ -338,8 +346,9 @@ impl Dossier for DossierService {
 }
 
 impl DossierService {
-    /// Fetches `doc`'s manifest (unless present) and its missing chunks from `issuer`'s node,
-    /// verifying each against the manifest, and reports progress on `tx`.
+    /// Fetches `doc`'s current manifest from `issuer`'s node (replacing the local one if the
+    /// issuer has since extended it to more recipients) and the missing chunks, verifying each
+    /// against the manifest, and reports progress on `tx`.
     async fn pull_from(
         &self,
         issuer: &AgencyId,
@@ -349,25 +358,38 @@ impl DossierService {
         let store = self.store.clone();
         let local = blocking(move || store.manifest(&doc).map_err(store_status)).await?;
         let mut remote = None;
-        let signed = match local {
-            Some(m) => m,
-            None => {
-                let client = remote.insert(self.connect(issuer).await?);
-                let bytes = client
-                    .get_manifest(GetManifestRequest { doc_id: doc.0.0.to_vec() })
-                    .await
-                    .map_err(|s| relay(issuer, s))?
-                    .into_inner()
-                    .signed_manifest;
-                let signed = SignedManifest::decode_untrusted(&bytes)
-                    .map_err(|e| Status::data_loss(format!("the manifest from {issuer}'s node is invalid: {e}")))?;
-                self.check_manifest(issuer, &doc, &signed)?;
-                // Kept before the chunks: `List` shows a partial document, and a resumed
-                // pull needs only the missing chunks.
-                let store = self.store.clone();
-                let keep = signed.clone();
-                blocking(move || store.put_manifest(&keep).map_err(store_status)).await?;
-                signed
+        let signed = if issuer == &self.agency {
+            // This node keeps its own agency's documents: there is nobody to pull from.
+            local.ok_or_else(|| Status::not_found(format!("document {doc} is not in this node's store")))?
+        } else {
+            // The issuer's current manifest first: a grant made since the last pull adds this
+            // agency's wrapped key to it.
+            let fetched = match self.connect(issuer).await {
+                Ok(c) => {
+                    let client = remote.insert(c);
+                    client
+                        .get_manifest(GetManifestRequest { doc_id: doc.0.0.to_vec() })
+                        .await
+                        .map(|r| r.into_inner().signed_manifest)
+                        .map_err(|s| relay(issuer, s))
+                }
+                Err(e) => Err(e),
+            };
+            match (fetched, local) {
+                (Ok(bytes), local) => {
+                    let signed = SignedManifest::decode_untrusted(&bytes)
+                        .map_err(|e| Status::data_loss(format!("the manifest from {issuer}'s node is invalid: {e}")))?;
+                    self.check_manifest(issuer, &doc, &signed)?;
+                    self.keep_manifest(issuer, &doc, signed, local).await?
+                }
+                // The issuer refused: its word stands even if a copy is kept here.
+                (Err(e), _) if e.code() == tonic::Code::PermissionDenied => return Err(e),
+                (Err(e), None) => return Err(e),
+                (Err(e), Some(l)) => {
+                    warn!(%doc, %issuer, error = %e.message(), "cannot refresh the e-dossier manifest; using the stored one");
+                    remote = None;
+                    l
+                }
             }
         };
         let store = self.store.clone();
@@ -411,6 +433,41 @@ impl DossierService {
         }
         info!(%doc, %issuer, "e-dossier complete");
         Ok(())
+    }
+
+    /// Keeps the (verified) manifest from `issuer`'s node and returns the one to pull by:
+    /// stored if there was none (before the chunks, so that `List` shows a partial document
+    /// and a resumed pull needs only the missing chunks); replacing the stored one if it
+    /// extends it; the stored one if that already extends the fetched one.
+    async fn keep_manifest(
+        &self,
+        issuer: &AgencyId,
+        doc: &DocHash,
+        fetched: SignedManifest,
+        local: Option<SignedManifest>,
+    ) -> Result<SignedManifest, Status> {
+        let store = self.store.clone();
+        match local {
+            None => {
+                let keep = fetched.clone();
+                blocking(move || store.put_manifest(&keep).map_err(store_status)).await?;
+                Ok(fetched)
+            }
+            Some(l) if l == fetched => Ok(l),
+            Some(l) if fetched.manifest.extends(&l.manifest).is_ok() => {
+                let keep = fetched.clone();
+                blocking(move || store.replace_manifest(&keep).map_err(store_status)).await?;
+                info!(%doc, %issuer, recipients = fetched.manifest.recipients.len(), "e-dossier manifest extended by its issuer");
+                Ok(fetched)
+            }
+            Some(l) if l.manifest.extends(&fetched.manifest).is_ok() => Ok(l),
+            Some(l) => {
+                let why = fetched.manifest.extends(&l.manifest).err().map(|e| e.to_string()).unwrap_or_default();
+                Err(Status::data_loss(format!(
+                    "{issuer}'s node sent a manifest of document {doc} that conflicts with the one stored here: {why}"
+                )))
+            }
+        }
     }
 
     /// A manifest pulled from elsewhere must be the anchored document, issued by the anchoring

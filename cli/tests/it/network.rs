@@ -300,6 +300,132 @@ fn h_dossier_court_to_justice() {
     }
 }
 
+/// Issue 5, grants: a document sent court → justice only; the prison's fetch is refused; the
+/// court grants the prison, which then fetches a byte-identical copy and posts its receipt;
+/// justice's node, holding the older manifest, takes the extended one on its next pull; the
+/// court revokes the grant and the prison is refused again, by its own node and by the court's.
+#[test]
+fn i_dossier_grant_and_revoke() {
+    let net = start(30100);
+    let dir = net.dir.clone();
+    let court = dir.join("court");
+    let prison = dir.join("prison");
+    let docs = tempfile::tempdir().unwrap();
+    let file = docs.path().join("judgment.pdf");
+    let content = document(3 * 1024 * 1024 + 777);
+    std::fs::write(&file, &content).unwrap();
+
+    let o = custos_at(
+        &court,
+        &[
+            "dossier",
+            "send",
+            p(&file),
+            "--case",
+            "(2026)黑0103刑初78号",
+            "--type",
+            "LETTER",
+            "--to",
+            "justice",
+            "--json",
+        ],
+    );
+    ok(&o);
+    let sent: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let doc = sent["doc_id"].as_str().unwrap().to_string();
+    let doc_id = custos_dossier_doc(&doc);
+
+    // Justice fetches before any grant: its node keeps the two-recipient manifest.
+    let out = docs.path().join("justice.pdf");
+    ok(&custos_at(&dir.join("justice"), &["dossier", "fetch", &doc, "-o", p(&out)]));
+    assert!(std::fs::read(&out).unwrap() == content);
+    assert_eq!(store_of(&dir, "justice").manifest(&doc_id).unwrap().unwrap().manifest.recipients.len(), 2);
+
+    // The prison is refused.
+    let out = docs.path().join("prison-refused.pdf");
+    let o = custos_at(&prison, &["dossier", "fetch", &doc, "-o", p(&out)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("may not read"), "{}", stderr(&o));
+    assert!(!out.exists());
+
+    // Errors of grant: a recipient, an unknown agency, someone else's document.
+    let o = custos_at(&court, &["dossier", "grant", &doc, "--agency", "justice"]);
+    assert!(!o.status.success() && stderr(&o).contains("already read it"), "{}", stderr(&o));
+    let o = custos_at(&court, &["dossier", "grant", &doc, "--agency", "nowhere"]);
+    assert!(!o.status.success() && stderr(&o).contains("not in the ledger's registry"), "{}", stderr(&o));
+    let o = custos_at(&dir.join("justice"), &["dossier", "grant", &doc, "--agency", "prison"]);
+    assert!(!o.status.success() && stderr(&o).contains("only its issuing agency"), "{}", stderr(&o));
+    let o = custos_at(&court, &["dossier", "revoke-grant", &doc, "--agency", "prison"]);
+    assert!(!o.status.success() && stderr(&o).contains("no active grant"), "{}", stderr(&o));
+
+    // The court grants the prison.
+    let o = custos_at(&court, &["dossier", "grant", &doc, "--agency", "prison", "--json"]);
+    ok(&o);
+    let g: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(g["manifest_extended"], true);
+    let extended = store_of(&dir, "court").manifest(&doc_id).unwrap().unwrap();
+    let agencies: Vec<String> = extended.manifest.recipients.iter().map(|r| r.agency.to_string()).collect();
+    assert_eq!(agencies, ["court", "justice", "prison"]);
+    let o = custos_at(&court, &["dossier", "grant", &doc, "--agency", "prison"]);
+    assert!(!o.status.success() && stderr(&o).contains("already holds an active grant"), "{}", stderr(&o));
+
+    // The prison fetches a byte-identical copy and posts its receipt (its node may be a block
+    // behind the court's: retry while it still refuses).
+    let out = docs.path().join("prison.pdf");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let v: serde_json::Value = loop {
+        let o = custos_at(&prison, &["dossier", "fetch", &doc, "-o", p(&out), "--json"]);
+        if o.status.success() {
+            break serde_json::from_str(&stdout(&o)).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "the prison's fetch after the grant: {}", stderr(&o));
+        assert!(stderr(&o).contains("may not read"), "{}", stderr(&o));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert!(v["receipt_height"].as_u64().is_some(), "the prison posted a receipt");
+    assert!(std::fs::read(&out).unwrap() == content, "the prison's copy differs");
+
+    // Justice's next pull replaces its older manifest with the extension.
+    let out = docs.path().join("justice-again.pdf");
+    ok(&custos_at(&dir.join("justice"), &["dossier", "fetch", &doc, "-o", p(&out)]));
+    assert_eq!(store_of(&dir, "justice").manifest(&doc_id).unwrap().unwrap(), extended);
+
+    // The court revokes the grant; the prison's node loses its chunks; a new fetch is refused.
+    let o = custos_at(&court, &["dossier", "revoke-grant", &doc, "--agency", "prison", "--json"]);
+    ok(&o);
+    let prison_store = store_of(&dir, "prison");
+    for h in extended.manifest.chunks.iter() {
+        prison_store.remove(h).unwrap();
+    }
+    let before = audit_lines(&dir, "court").len();
+    let out = docs.path().join("prison-after-revoke.pdf");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let o = custos_at(&prison, &["dossier", "fetch", &doc, "-o", p(&out)]);
+        if !o.status.success() {
+            assert!(stderr(&o).contains("may not read"), "{}", stderr(&o));
+            break;
+        }
+        // The prison's node was a block behind and pulled once more: try again.
+        assert!(std::time::Instant::now() < deadline, "the prison could still fetch after the revocation");
+        std::fs::remove_file(&out).unwrap();
+        for h in extended.manifest.chunks.iter() {
+            prison_store.remove(h).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(!out.exists());
+    // The court's node refuses the prison's direct download too, and logs it.
+    let s = direct_get_chunk(&dir, "prison", &net.nodes[0].rpc, &doc_id.0.0);
+    assert_eq!(s.code(), tonic::Code::PermissionDenied, "{s:?}");
+    assert!(
+        audit_lines(&dir, "court")[before..].iter().any(|l| l["caller_agency"] == "prison" && l["allowed"] == false),
+        "the court's audit log records the refusal after the revocation"
+    );
+    let o = custos_at(&court, &["doc", "show", &doc, "--json"]);
+    ok(&o);
+}
+
 fn custos_dossier_doc(hex_id: &str) -> custos_primitives::types::DocHash {
     let b: [u8; 32] = hex::decode(hex_id).unwrap().try_into().unwrap();
     custos_primitives::types::DocHash(custos_primitives::crypto::Hash(b))
