@@ -425,12 +425,7 @@ impl SigningKey {
     /// Reads a PKCS#8 PEM private key (SM2 or ed25519). `distid` applies to SM2 keys.
     pub fn from_pkcs8_pem(pem: &str, distid: &str) -> Result<Self, CryptoError> {
         use pkcs8::DecodePrivateKey;
-        let (label, der) = pem_rfc7468_decode(pem)?;
-        if label != "PRIVATE KEY" {
-            return Err(CryptoError::InvalidSecretKey(format!(
-                "expected a PKCS#8 \"PRIVATE KEY\" PEM block, found \"{label}\""
-            )));
-        }
+        let der = pkcs8_private_key_der(pem)?;
         let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice())
             .map_err(|e| CryptoError::InvalidSecretKey(format!("bad PKCS#8 structure: {e}")))?;
         let oid = info.algorithm.oid;
@@ -439,14 +434,7 @@ impl SigningKey {
                 .map_err(|e| CryptoError::InvalidSecretKey(format!("bad ed25519 key: {e}")))?;
             Ok(SigningKey::Ed25519(k))
         } else if oid == oids::EC_PUBLIC_KEY || oid == oids::SM2_CURVE {
-            let curve = info.algorithm.parameters_oid().ok();
-            if oid == oids::EC_PUBLIC_KEY && curve != Some(oids::SM2_CURVE) {
-                return Err(CryptoError::InvalidSecretKey(format!(
-                    "EC private key on curve {curve:?}, expected SM2 (1.2.156.10197.1.301)"
-                )));
-            }
-            let sk = sm2::SecretKey::from_pkcs8_der(&der)
-                .map_err(|e| CryptoError::InvalidSecretKey(format!("bad SM2 key: {e}")))?;
+            let sk = sm2_secret_from_pkcs8(&info, &der)?;
             Self::sm2_from_secret(&sk, distid)
         } else {
             Err(CryptoError::InvalidSecretKey(format!("private key algorithm {oid} is neither SM2 nor ed25519")))
@@ -488,6 +476,30 @@ fn check_distid(distid: &str) -> Result<(), CryptoError> {
         )));
     }
     Ok(())
+}
+
+/// The DER of a PKCS#8 `PRIVATE KEY` PEM block.
+fn pkcs8_private_key_der(pem: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let (label, der) = pem_rfc7468_decode(pem)?;
+    if label != "PRIVATE KEY" {
+        return Err(CryptoError::InvalidSecretKey(format!(
+            "expected a PKCS#8 \"PRIVATE KEY\" PEM block, found \"{label}\""
+        )));
+    }
+    Ok(der)
+}
+
+/// The SM2 secret of a PKCS#8 key whose algorithm is id-ecPublicKey or the SM2 curve: an EC key
+/// on any other curve is refused.
+fn sm2_secret_from_pkcs8(info: &pkcs8::PrivateKeyInfoRef<'_>, der: &[u8]) -> Result<sm2::SecretKey, CryptoError> {
+    use pkcs8::DecodePrivateKey;
+    let curve = info.algorithm.parameters_oid().ok();
+    if info.algorithm.oid == oids::EC_PUBLIC_KEY && curve != Some(oids::SM2_CURVE) {
+        return Err(CryptoError::InvalidSecretKey(format!(
+            "EC private key on curve {curve:?}, expected SM2 (1.2.156.10197.1.301)"
+        )));
+    }
+    sm2::SecretKey::from_pkcs8_der(der).map_err(|e| CryptoError::InvalidSecretKey(format!("bad SM2 key: {e}")))
 }
 
 /// A public key that content keys are wrapped to (an agency's encryption key).
@@ -581,13 +593,7 @@ impl DecryptionKey {
     /// Any other algorithm (an ed25519 signing key, an EC key on another curve, ...) and
     /// malformed input are refused with [`CryptoError::InvalidSecretKey`].
     pub fn from_pkcs8_pem(pem: &str) -> Result<DecryptionKey, CryptoError> {
-        use pkcs8::DecodePrivateKey;
-        let (label, der) = pem_rfc7468_decode(pem)?;
-        if label != "PRIVATE KEY" {
-            return Err(CryptoError::InvalidSecretKey(format!(
-                "expected a PKCS#8 \"PRIVATE KEY\" PEM block, found \"{label}\""
-            )));
-        }
+        let der = pkcs8_private_key_der(pem)?;
         let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice())
             .map_err(|e| CryptoError::InvalidSecretKey(format!("bad PKCS#8 structure: {e}")))?;
         let oid = info.algorithm.oid;
@@ -619,14 +625,7 @@ impl DecryptionKey {
             }
             Ok(DecryptionKey::X25519(secret))
         } else if oid == oids::EC_PUBLIC_KEY || oid == oids::SM2_CURVE {
-            let curve = info.algorithm.parameters_oid().ok();
-            if oid == oids::EC_PUBLIC_KEY && curve != Some(oids::SM2_CURVE) {
-                return Err(CryptoError::InvalidSecretKey(format!(
-                    "EC private key on curve {curve:?}, expected SM2 (1.2.156.10197.1.301)"
-                )));
-            }
-            let sk = sm2::SecretKey::from_pkcs8_der(&der)
-                .map_err(|e| CryptoError::InvalidSecretKey(format!("bad SM2 key: {e}")))?;
+            let sk = sm2_secret_from_pkcs8(&info, &der)?;
             Ok(DecryptionKey::Sm2(sm2::pke::DecryptingKey::new(sk)))
         } else if oid == oids::ED25519 {
             Err(CryptoError::InvalidSecretKey(
