@@ -681,10 +681,7 @@ impl Runtime {
                 if !read::<AgencyRecord>(state, &registry::agency_key(&g.agency)).is_some_and(|a| a.active) {
                     return Err(DocumentError::UnknownParty(g.agency.clone()).into());
                 }
-                if doc.recipients.contains(&g.agency)
-                    || doc.copies.contains(&g.agency)
-                    || active_grant(state, &g.doc_hash, &g.agency)
-                {
+                if readable(state, &doc, &g.agency) {
                     return Err(DocumentError::AlreadyReadable { doc: g.doc_hash, agency: g.agency.clone() }.into());
                 }
                 let grant = GrantRecord { by: caller.fp, height: ctx.height, revoked_at: None };
@@ -1074,8 +1071,7 @@ fn receipt<S: StateRead>(
 ) -> Result<Vec<Event>, CallError> {
     let agency = caller.member.agency.clone();
     let doc: AnchorRecord = read(state, &doc_key(&r.doc_hash)).ok_or(DocumentError::NotAnchored(r.doc_hash))?;
-    if !doc.recipients.contains(&agency) && !doc.copies.contains(&agency) && !active_grant(state, &r.doc_hash, &agency)
-    {
+    if !readable(state, &doc, &agency) {
         return Err(DocumentError::NotAddressed { doc: r.doc_hash, agency }.into());
     }
     let key = receipt_key(&r.doc_hash, &agency);
@@ -1100,6 +1096,11 @@ fn issued_by(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> Result
         return Err(DocumentError::NotIssuer { doc: *doc, issuer: rec.issuer }.into());
     }
     Ok(rec)
+}
+
+/// `agency` is a recipient or a copy of the anchored document, or holds an active grant.
+fn readable(state: &impl StateRead, doc: &AnchorRecord, agency: &AgencyId) -> bool {
+    doc.recipients.contains(agency) || doc.copies.contains(agency) || active_grant(state, &doc.doc_hash, agency)
 }
 
 fn active_grant(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> bool {
@@ -1156,7 +1157,7 @@ impl Runtime {
     /// active grant. `false` for a document not anchored.
     pub fn may_read(state: &impl StateRead, doc: &DocHash, agency: &AgencyId) -> bool {
         match Self::anchor_record(state, doc) {
-            Some(a) => a.recipients.contains(agency) || a.copies.contains(agency) || active_grant(state, doc, agency),
+            Some(a) => readable(state, &a, agency),
             None => false,
         }
     }
