@@ -149,7 +149,7 @@ pub fn receipt_path(file: &Path) -> PathBuf {
     file.with_file_name(name)
 }
 
-fn hash_file(suite: &AnySuite, salt: &Salt, file: &Path) -> Result<DocHash> {
+pub fn hash_file(suite: &AnySuite, salt: &Salt, file: &Path) -> Result<DocHash> {
     use std::io::Read;
     let mut f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut h = DocHasher::new(suite, salt);

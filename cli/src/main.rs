@@ -23,6 +23,7 @@ use custos_testnet::home::{self, Profile};
 
 mod cases;
 mod dossier;
+mod evidence;
 mod ledger;
 use serde::Serialize;
 
@@ -67,8 +68,17 @@ enum Command {
     /// E-dossiers: send an encrypted document to other agencies, fetch one, list the node's.
     #[command(subcommand)]
     Dossier(DossierCommand),
-    /// Say whether and where a document is anchored (exit 0), or that it is not (exit 1).
+    /// Say whether and where a document is anchored (exit 0), or that it is not (exit 1); with
+    /// --bundle, verify an evidence bundle offline, with no node and no network.
+    #[command(long_about = VERIFY_ABOUT)]
     Verify(VerifyArgs),
+    /// Evidence bundles: export a document's whole history, or the proof that an agency had
+    /// not acknowledged it at a height, as one file that verifies offline.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+    /// A document's or a case's history — every anchor, receipt, grant and case transition
+    /// with its height, time, agency and transaction — verified against commit certificates.
+    History(HistoryArgs),
     /// Acknowledge delivery of a document (送达回执) for this home's agency, which must be one
     /// of its recipients or copies. DOC is the document file (its FILE.anchor.json is read) or
     /// the document hash in hex.
@@ -531,13 +541,102 @@ fn parse_hash(s: &str) -> Result<Hash, String> {
     Ok(Hash(arr))
 }
 
+const VERIFY_ABOUT: &str = "Verify a document against the ledger.\n\n\
+    Without --bundle: ask this home's node whether FILE's salted hash is anchored (exit 0) or \
+    not (exit 1).\n\n\
+    With --bundle BUNDLE (from `custos evidence export` or `evidence absent`): verify offline, \
+    with no node and no network, against a genesis you trust (--genesis FILE, --genesis-hash \
+    HEX, or the genesis of --home). Checked: FILE's salted hash is the bundle's document; every \
+    block header's commit certificate holds valid precommit signatures of more than two thirds \
+    of the validator set in force at that height; every validator-set change on the way was \
+    committed by the previous set; every validator's node certificate and every member's \
+    certificate chained to its agency CA and was valid at the block time it signed at (so a \
+    bundle keeps verifying after certificates expire); every transaction's Merkle path and \
+    every state proof (anchor, receipts or their absence for every agency, grants, the case's \
+    events). Prints the history as a timeline (or --json). Exit 0 only when every check \
+    holds; otherwise exit 1 and every failed check is named.";
+
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// The document.
-    file: PathBuf,
+    /// The document (optional with --bundle: an absence bundle needs none).
+    #[arg(required_unless_present = "bundle")]
+    file: Option<PathBuf>,
+    /// The anchor receipt holding the document's salt; default FILE.anchor.json (with
+    /// --bundle: the salt in the bundle, when the exporter had it).
+    #[arg(long, value_name = "FILE")]
+    receipt: Option<PathBuf>,
+    /// Verify this evidence bundle offline (no node, no network).
+    #[arg(long, value_name = "BUNDLE")]
+    bundle: Option<PathBuf>,
+    /// With --bundle: the genesis file to trust (default: the genesis of --home).
+    #[arg(long, value_name = "FILE", requires = "bundle")]
+    genesis: Option<PathBuf>,
+    /// With --bundle: the genesis hash to trust (64 hex digits, as `custos status` prints it).
+    #[arg(long, value_name = "HEX", requires = "bundle", conflicts_with = "genesis")]
+    genesis_hash: Option<String>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum EvidenceCommand {
+    /// Write the evidence bundle of a document: its anchoring transaction with its Merkle path,
+    /// the state proofs of its receipts (or their absence) for every agency, its grants and
+    /// every event of its case, the block headers with their commit certificates, and the
+    /// validator-set changes from genesis. The bundle is verified against this home's genesis
+    /// before it is written.
+    Export(EvidenceExportArgs),
+    /// Write the proof that AGENCY had given no receipt for a document at a height (an
+    /// exclusion proof under a certified header); `custos verify --bundle` checks it offline.
+    Absent(EvidenceAbsentArgs),
+}
+
+#[derive(Args, Debug)]
+struct EvidenceExportArgs {
+    /// The document file (its salt is read from FILE.anchor.json or --receipt and put in the
+    /// bundle) or its hash (64 hex digits).
+    #[arg(value_name = "FILE|DOC_HASH")]
+    doc: String,
+    /// Where to write the bundle (never overwritten).
+    #[arg(short, long, value_name = "BUNDLE")]
+    out: PathBuf,
+    /// The height to prove the history at (default: the last committed).
+    #[arg(long)]
+    height: Option<u64>,
     /// The anchor receipt holding the document's salt; default FILE.anchor.json.
     #[arg(long, value_name = "FILE")]
     receipt: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args, Debug)]
+struct EvidenceAbsentArgs {
+    /// The document: its file (with FILE.anchor.json) or hash (64 hex digits).
+    #[arg(long, value_name = "FILE|DOC_HASH")]
+    doc: String,
+    /// The agency whose receipt is proven absent.
+    #[arg(long, value_name = "AGENCY")]
+    receipt_from: String,
+    /// The height (default: the last committed).
+    #[arg(long, value_name = "H")]
+    at_height: Option<u64>,
+    /// Where to write the bundle (never overwritten).
+    #[arg(short, long, value_name = "BUNDLE")]
+    out: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["case", "doc"])))]
+struct HistoryArgs {
+    /// The case number, e.g. "(2026)黑0102刑初123号" (hashed with the consortium case key).
+    #[arg(long)]
+    case: Option<String>,
+    /// The document: its file (with FILE.anchor.json) or hash (64 hex digits).
+    #[arg(long, value_name = "FILE|DOC_HASH")]
+    doc: Option<String>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -718,7 +817,27 @@ impl std::fmt::Display for VerificationFailed {
 
 impl std::error::Error for VerificationFailed {}
 
+/// `custos … | head` closes stdout early: `println!` then panics with "failed printing to
+/// stdout". Exit quietly as a program killed by SIGPIPE would (status 141), like other Unix
+/// tools; any other panic keeps the default report.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -773,16 +892,62 @@ fn run(cli: Cli) -> Result<()> {
             let spec = anchor_spec(&a);
             runtime()?.block_on(ledger::anchor(home, a.node.node.as_deref(), &a.file, &spec, a.node.json))
         }
+        Command::Verify(a) if a.bundle.is_some() => {
+            let trust = evidence::TrustArgs { genesis: a.genesis, genesis_hash: a.genesis_hash, home: cli.home };
+            let bundle = a.bundle.as_deref().unwrap_or(Path::new(""));
+            if evidence::verify_offline(bundle, a.file.as_deref(), a.receipt.as_deref(), &trust, a.node.json)? {
+                Ok(())
+            } else {
+                Err(VerificationFailed(format!("{} does not verify", bundle.display())).into())
+            }
+        }
         Command::Verify(a) => {
             let home = need_home(cli.home.as_deref())?;
+            let file = a.file.ok_or_else(|| anyhow!("FILE is required without --bundle"))?;
             let found = runtime()?.block_on(ledger::verify(
                 home,
                 a.node.node.as_deref(),
-                &a.file,
+                &file,
                 a.receipt.as_deref(),
                 a.node.json,
             ))?;
-            if found { Ok(()) } else { Err(VerificationFailed(format!("{} is not anchored", a.file.display())).into()) }
+            if found { Ok(()) } else { Err(VerificationFailed(format!("{} is not anchored", file.display())).into()) }
+        }
+        Command::Evidence(EvidenceCommand::Export(a)) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(evidence::export(
+                home,
+                a.node.node.as_deref(),
+                &a.doc,
+                a.height,
+                a.receipt.as_deref(),
+                &a.out,
+                a.node.json,
+            ))
+        }
+        Command::Evidence(EvidenceCommand::Absent(a)) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(evidence::absent(
+                home,
+                a.node.node.as_deref(),
+                &a.doc,
+                &a.receipt_from,
+                a.at_height,
+                &a.out,
+                a.node.json,
+            ))
+        }
+        Command::History(a) => {
+            let home = need_home(cli.home.as_deref())?;
+            match (&a.case, &a.doc) {
+                (Some(c), _) => {
+                    runtime()?.block_on(evidence::history_case(home, a.node.node.as_deref(), c, a.node.json))
+                }
+                (None, Some(d)) => {
+                    runtime()?.block_on(evidence::history_doc(home, a.node.node.as_deref(), d, a.node.json))
+                }
+                (None, None) => bail!("pass --case N or --doc D"),
+            }
         }
         Command::Prove(p) => {
             let home = need_home(cli.home.as_deref())?;

@@ -15,6 +15,7 @@
 
 pub mod call;
 pub mod documents;
+pub mod evidence;
 pub mod governance;
 pub mod registry;
 pub mod runtime;

@@ -341,7 +341,8 @@ pub enum WorkflowError {
     },
 }
 
-fn phase(p: &Phase) -> String {
+/// A phase as text (`not yet opened` before the case exists).
+pub fn phase(p: &Phase) -> String {
     match p {
         None => "not yet opened".into(),
         Some(s) => s.as_str().into(),

@@ -12,19 +12,21 @@ use tracing::debug;
 
 use custos_api::pb::ledger_server::Ledger;
 use custos_api::pb::{
-    CommitEvent as PbCommitEvent, GetAccountRequest, GetAccountResponse, GetAnchorRequest, GetAnchorResponse,
-    GetBlockRequest, GetBlockResponse, GetStateProofRequest, GetStateProofResponse, GetTxRequest, GetTxResponse,
-    StatusRequest, StatusResponse, SubmitTxRequest, SubmitTxResponse, SubscribeRequest, TxResult,
-    Validator as PbValidator,
+    CommitEvent as PbCommitEvent, ExportEvidenceRequest, ExportEvidenceResponse, GetAccountRequest, GetAccountResponse,
+    GetAnchorRequest, GetAnchorResponse, GetBlockRequest, GetBlockResponse, GetStateProofRequest,
+    GetStateProofResponse, GetTxRequest, GetTxResponse, StatusRequest, StatusResponse, SubmitTxRequest,
+    SubmitTxResponse, SubscribeRequest, TxResult, Validator as PbValidator,
 };
 use custos_consensus::block::Block;
+use custos_contracts::evidence::{self, EvidenceError};
 use custos_contracts::runtime::{Runtime, TxError};
 use custos_contracts::state;
 use custos_primitives::genesis::ValidatedGenesis;
-use custos_primitives::types::{CertFingerprint, DocHash, NodeId, TxId};
+use custos_primitives::types::{AgencyId, CertFingerprint, DocHash, NodeId, TxId};
 use parity_scale_codec::Encode;
 
 use crate::app::{Shared, StoreState};
+use crate::evidence::StoreSource;
 use crate::mempool::MempoolError;
 
 /// The ledger service.
@@ -290,6 +292,39 @@ impl Ledger for LedgerService {
         })
         .await
         .map_err(|e| Status::internal(format!("proof task failed: {e}")))?
+    }
+
+    async fn export_evidence(
+        &self,
+        req: Request<ExportEvidenceRequest>,
+    ) -> Result<Response<ExportEvidenceResponse>, Status> {
+        let ExportEvidenceRequest { doc_hash, height, absent_receipt_from } = req.into_inner();
+        let doc = DocHash(hash32(&doc_hash, "doc_hash")?);
+        let agency = absent_receipt_from
+            .map(|a| AgencyId::new(a.trim()).map_err(|e| Status::invalid_argument(format!("absent_receipt_from: {e}"))))
+            .transpose()?;
+        if height == Some(0) {
+            return Err(Status::invalid_argument("height 0 is the empty state before the first block"));
+        }
+        let shared = self.shared.clone();
+        let genesis = self.genesis.clone();
+        // Proofs and block reads: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let source = StoreSource { store: &shared.store, genesis: &genesis };
+            let bundle = match &agency {
+                Some(a) => evidence::export_absence(&source, &doc, a, height),
+                None => evidence::export_document(&source, &doc, height, None),
+            };
+            match bundle {
+                Ok(b) => Ok(Response::new(ExportEvidenceResponse { height: b.subject.at(), bundle: b.to_bytes() })),
+                Err(e @ (EvidenceError::NotAnchored { .. } | EvidenceError::NotCommitted { .. })) => {
+                    Err(Status::not_found(e.to_string()))
+                }
+                Err(e) => Err(Status::internal(e.to_string())),
+            }
+        })
+        .await
+        .map_err(|e| Status::internal(format!("evidence task failed: {e}")))?
     }
 
     type SubscribeCommitsStream = CommitStream;

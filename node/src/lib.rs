@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod dossier;
+pub mod evidence;
 pub mod grpc;
 pub mod mempool;
 pub mod metrics;

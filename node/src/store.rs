@@ -545,6 +545,17 @@ impl Store {
         }
     }
 
+    /// The heights at which a stored validator set comes into force, ascending (1 for the
+    /// genesis set, `h + 1` for a change decided at `h`).
+    pub fn validator_set_heights(&self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_VALIDATOR_SETS)?, IteratorMode::Start) {
+            let (k, _) = item.map_err(|source| self.db_err(CF_VALIDATOR_SETS, "iterate", source))?;
+            out.push(decode_height(CF_VALIDATOR_SETS, &k, &k)?);
+        }
+        Ok(out)
+    }
+
     /// Stores the genesis validator set under height 1 if none is stored (first start). Ok if the
     /// same set is already there; [`StoreError::GenesisValidatorSetMismatch`] if another is.
     pub fn set_genesis_validator_set(&self, set: &[u8]) -> Result<()> {
