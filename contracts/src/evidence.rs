@@ -45,7 +45,7 @@ use parity_scale_codec::{Decode, DecodeWithMemTracking, Encode};
 use serde::Serialize;
 
 use custos_primitives::codec::decode_exact;
-use custos_primitives::crypto::{AnySuite, Hash, Suite};
+use custos_primitives::crypto::{AnySuite, EncryptionPublicKey, Hash, Suite};
 use custos_primitives::genesis::{Genesis, ValidatedGenesis, Validator, validator_set_hash};
 use custos_primitives::merkle::{MerkleProof, MerkleTree};
 use custos_primitives::types::{
@@ -516,6 +516,31 @@ fn short(h: &Hash) -> String {
     hex::encode(&h.0[..8])
 }
 
+/// The genesis as bundles carry it: the file's JSON re-rendered from what the genesis hash
+/// covers — certificates as canonical PEM of their DER, keys in their canonical text,
+/// agencies and validators in a fixed order. The hash ignores PEM line breaks, hex case and
+/// JSON layout; carrying one canonical text makes every byte of a bundle matter.
+pub fn canonical_genesis_json(g: &Genesis) -> Result<String, String> {
+    let mut g = g.clone();
+    for a in &mut g.agencies {
+        a.ca_cert_pem = Certificate::from_pem(&a.ca_cert_pem).map_err(|e| format!("CA of {}: {e}", a.id))?.to_pem();
+        if let Some(k) = &a.encryption_key {
+            let key = EncryptionPublicKey::parse(k).map_err(|e| format!("encryption key of {}: {e}", a.id))?;
+            a.encryption_key = Some(key.to_text());
+        }
+    }
+    for v in &mut g.validators {
+        v.node_cert_pem =
+            Certificate::from_pem(&v.node_cert_pem).map_err(|e| format!("node of {}: {e}", v.agency))?.to_pem();
+        let mut p2p = [0u8; 32];
+        hex::decode_to_slice(v.p2p_key.trim(), &mut p2p).map_err(|_| format!("p2p key of {}", v.agency))?;
+        v.p2p_key = hex::encode(p2p);
+    }
+    g.agencies.sort_by(|a, b| a.id.cmp(&b.id));
+    g.validators.sort_by(|a, b| a.node_cert_pem.cmp(&b.node_cert_pem));
+    Ok(g.to_json())
+}
+
 /// The genesis a verifier trusts, by hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrustAnchor(pub Hash);
@@ -537,7 +562,12 @@ pub fn verify(bundle: &Bundle, trust: TrustAnchor) -> Report {
     let mut failures = Vec::new();
     let genesis = match std::str::from_utf8(&bundle.genesis)
         .map_err(|e| e.to_string())
-        .and_then(|t| Genesis::from_json(t).map_err(|e| e.to_string()))
+        .and_then(|t| Genesis::from_json(t).map_err(|e| e.to_string()).map(|g| (t, g)))
+        .and_then(|(t, g)| match canonical_genesis_json(&g) {
+            Ok(c) if c == t => Ok(g),
+            Ok(_) => Err("not in the canonical form exporters write (altered?)".to_owned()),
+            Err(e) => Err(e),
+        })
         .and_then(|g| g.validate().map_err(|e| e.to_string()))
     {
         Ok(g) => g,
@@ -1168,7 +1198,10 @@ impl<S: ChainSource> Builder<'_, S> {
         Ok(Bundle {
             magic: BUNDLE_MAGIC,
             version: BUNDLE_VERSION,
-            genesis: self.source.genesis_json().into_bytes(),
+            genesis: Genesis::from_json(&self.source.genesis_json())
+                .map_err(|e| EvidenceError::Source(e.to_string()))
+                .and_then(|g| canonical_genesis_json(&g).map_err(EvidenceError::Source))?
+                .into_bytes(),
             subject,
             salt,
             headers,

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod documents;
+mod evidence;
 mod golden;
 mod governance;
 mod registry;

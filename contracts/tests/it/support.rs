@@ -223,7 +223,24 @@ pub struct World {
     pub last: Option<BlockOutcome>,
     /// The Jellyfish Merkle tree of the state, as a node keeps it.
     pub tree: MemTreeStore,
+    /// Every executed block, for tests that rebuild the chain's headers (evidence).
+    pub blocks: Vec<Recorded>,
     next_doc: u32,
+}
+
+/// One executed block.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Height.
+    pub height: u64,
+    /// Its transactions.
+    pub txs: Vec<Vec<u8>>,
+    /// Its block time.
+    pub time_ms: u64,
+    /// The state root after it.
+    pub root: Hash,
+    /// Whether it changed the validator set (in force from the next height).
+    pub changed_validators: bool,
 }
 
 impl World {
@@ -247,6 +264,7 @@ impl World {
             time_ms: NOW_MS,
             block_txs: BTreeMap::new(),
             last: None,
+            blocks: Vec::new(),
             next_doc: 0,
         };
         w.block(vec![]);
@@ -343,6 +361,13 @@ impl World {
         self.height = height;
         self.root = root;
         self.block_txs.insert(height, txs.len() as u32);
+        self.blocks.push(Recorded {
+            height,
+            txs: txs.clone(),
+            time_ms: self.time_ms,
+            root,
+            changed_validators: out.next_validators.is_some(),
+        });
         for (id, o) in &out.outcomes {
             assert_eq!(o.height, height);
             assert_eq!(Runtime::tx_outcome(&self.state, id).as_ref(), Some(o), "the outcome is committed");
@@ -351,6 +376,24 @@ impl World {
         let results = out.outcomes.iter().map(|(_, o)| o.result.clone()).collect();
         self.last = Some(out);
         Ok(results)
+    }
+
+    /// A block of no transactions whose state writes are `writes`, as validators that collude
+    /// would commit: for tests of what an independent verifier still catches.
+    pub fn forged_block(&mut self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+        let height = self.height + 1;
+        for (k, v) in &writes {
+            match v {
+                Some(v) => self.state.insert(k.clone(), v.clone()),
+                None => self.state.remove(k),
+            };
+        }
+        let (root, batch) = state::compute_root(self.runtime.suite(), &self.tree, &writes, height).unwrap();
+        self.tree.apply(&batch);
+        self.height = height;
+        self.root = root;
+        self.block_txs.insert(height, 0);
+        self.blocks.push(Recorded { height, txs: vec![], time_ms: self.time_ms, root, changed_validators: false });
     }
 
     /// Executes a block that must pass the envelope checks; returns each transaction's result.
