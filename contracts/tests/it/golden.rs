@@ -276,3 +276,81 @@ fn stored_records_have_a_frozen_encoding() {
     golden("CaseRecord", &case_record(), CASE_RECORD);
     golden("TxOutcome with an error", &failed_outcome(), FAILED_OUTCOME);
 }
+
+/// An evidence bundle with one of each part (synthetic content: the format, not a proof).
+fn bundle() -> custos_contracts::evidence::Bundle {
+    use custos_contracts::evidence::{
+        BUNDLE_MAGIC, BUNDLE_VERSION, Bundle, CertifiedHeader, Fact, IncludedTx, Subject,
+    };
+    use custos_contracts::state::{ProofLeaf, ProofNode, StateProof};
+    use custos_primitives::crypto::{Signature, SuiteId};
+    use custos_primitives::merkle::MerkleProof;
+    use custos_primitives::types::{BlockHash, BlockHeader, ChainId, CommitCertificate, CommitSignature, Salt};
+    let h = |b: u8| Hash([b; 32]);
+    let header = BlockHeader {
+        chain_id: ChainId::new("custos-test").unwrap(),
+        height: 7,
+        parent: BlockHash(h(1)),
+        time_ms: 1_780_279_200_000,
+        proposer: NodeId(h(2)),
+        tx_root: h(3),
+        state_root: h(4),
+        validator_set_hash: h(5),
+    };
+    let certificate = CommitCertificate {
+        height: 7,
+        round: 1,
+        block: BlockHash(h(6)),
+        signatures: vec![CommitSignature {
+            validator: NodeId(h(2)),
+            signature: Signature { suite: SuiteId::Sm, bytes: [7; 64] },
+        }]
+        .try_into()
+        .unwrap(),
+    };
+    Bundle {
+        magic: BUNDLE_MAGIC,
+        version: BUNDLE_VERSION,
+        genesis: b"{}".to_vec(),
+        subject: Subject::ReceiptAbsent { doc: DocHash(h(8)), agency: agency("police"), at: 7 },
+        salt: Some(Salt([9; 32])),
+        headers: vec![CertifiedHeader { header, certificate }],
+        validator_changes: vec![3],
+        txs: vec![IncludedTx {
+            height: 7,
+            tx: vec![1, 2, 3],
+            path: MerkleProof { leaf_index: 1, tree_size: 2, path: vec![h(10)].try_into().unwrap() },
+        }],
+        facts: vec![Fact {
+            height: 7,
+            key: b"k".to_vec(),
+            value: None,
+            proof: StateProof {
+                leaf: Some(ProofLeaf { key_hash: h(11), value_hash: h(12) }),
+                siblings: vec![ProofNode::Null, ProofNode::Internal { left: h(13), right: h(14) }].try_into().unwrap(),
+            },
+        }],
+    }
+}
+
+const BUNDLE: &str = concat!(
+    "435553544f53455601087b7d01080808080808080808080808080808080808080808080808080808080808080818706f",
+    "6c6963650700000000000000010909090909090909090909090909090909090909090909090909090909090909042c63",
+    "7573746f732d746573740700000000000000010101010101010101010101010101010101010101010101010101010101",
+    "010100c9e8809e0100000202020202020202020202020202020202020202020202020202020202020202030303030303",
+    "030303030303030303030303030303030303030303030303030304040404040404040404040404040404040404040404",
+    "040404040404040404040505050505050505050505050505050505050505050505050505050505050505070000000000",
+    "000001000000060606060606060606060606060606060606060606060606060606060606060604020202020202020202",
+    "020202020202020202020202020202020202020202020200070707070707070707070707070707070707070707070707",
+    "070707070707070707070707070707070707070707070707070707070707070707070707070707070403000000000000",
+    "000407000000000000000c01020301000000000000000200000000000000040a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
+    "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a040700000000000000046b00010b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+    "0b0b0b0b0b0b0b0b0b0b0b0b0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0800010d",
+    "0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e",
+    "0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e",
+);
+
+#[test]
+fn the_evidence_bundle_has_a_frozen_encoding() {
+    golden("Bundle", &bundle(), BUNDLE);
+}
