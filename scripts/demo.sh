@@ -5,7 +5,9 @@
 # fetched by the justice bureau (delivery receipts), intake, announcement, release —
 # each step anchored by the right agency's clerk, show that an illegal step is refused, print the
 # case history (read with state proofs), verify a document, show that a changed document is not
-# anchored, and check every certificate independently with OpenSSL 3.
+# anchored, check every certificate independently with OpenSSL 3, export the judgment's evidence
+# bundle (and the proof that the police never acknowledged it), stop the network and verify both
+# bundles offline; a bundle with one byte changed fails.
 #
 # Environment: SUITE (sm|intl), DEMO_DIR, KEEP_RUNNING=1, CUSTOS_BIN and CUSTOS_NODE_BIN (use
 # these binaries instead of building), DEMO_CASE / DEMO_SUBJECT / DEMO_ID (the demo's personal
@@ -132,7 +134,41 @@ for a in court procuratorate police prison justice; do
 done
 
 echo
+echo "== the case's verified history (every entry checked against commit certificates), read by the police"
+"$CUSTOS" --home "$DIR/police" history --case "$CASE"
+
+echo
+echo "== evidence: the procuratorate exports the judgment's evidence bundle, and the proof that the"
+echo "      police never acknowledged it"
+rm -f "$DIR/judgment.evidence" "$DIR/judgment-police-absent.evidence" "$DIR/judgment-tampered.evidence"
+"$CUSTOS" --home "$DIR/procuratorate" evidence export "$DOCS/judgment.txt" -o "$DIR/judgment.evidence"
+"$CUSTOS" --home "$DIR/procuratorate" evidence absent --doc "$DOCS/judgment.txt" --receipt-from police \
+  -o "$DIR/judgment-police-absent.evidence"
+
+echo
 "$CUSTOS" --home "$DIR/court" status
+if [ "$KEEP_RUNNING" != 1 ]; then
+  echo
+  echo "== stopping the network: what follows uses no node and no network"
+  cleanup
+  trap - EXIT
+fi
+echo
+echo "== an auditor verifies the judgment offline: the bundle against the consortium's genesis"
+"$CUSTOS" verify "$DOCS/judgment.txt" --bundle "$DIR/judgment.evidence" --genesis "$DIR/court/genesis.json"
+echo
+echo "== and the police's missing receipt, offline"
+"$CUSTOS" verify --bundle "$DIR/judgment-police-absent.evidence" --genesis "$DIR/court/genesis.json"
+echo
+echo "== one byte of the bundle changed: verification fails naming what failed (exit 1 expected)"
+cp "$DIR/judgment.evidence" "$DIR/judgment-tampered.evidence"
+size=$(stat -c %s "$DIR/judgment-tampered.evidence")
+orig=$(od -An -tu1 -j $((size - 100)) -N1 "$DIR/judgment-tampered.evidence" | tr -d ' ')
+printf "$(printf '\\%03o' $(( (orig + 1) % 256 )))" | dd of="$DIR/judgment-tampered.evidence" bs=1 seek=$((size - 100)) conv=notrunc status=none
+if "$CUSTOS" verify "$DOCS/judgment.txt" --bundle "$DIR/judgment-tampered.evidence" --genesis "$DIR/court/genesis.json"; then
+  echo "unexpected: a tampered bundle verified"; exit 1
+fi
+echo
 if [ "$KEEP_RUNNING" = 1 ]; then
   echo "network still running (Ctrl-C to stop); homes are $DIR/<agency>"
   wait "$UP"

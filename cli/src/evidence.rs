@@ -258,11 +258,23 @@ pub fn verify_offline(
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ok);
     }
+    if !ok {
+        println!("NOT VERIFIED: {} check(s) failed", report.failures.len());
+        for f in &report.failures {
+            println!("  - {f}");
+        }
+        if let Some(v) = &report.verified {
+            println!("\nwhat the bundle claims (NOT proven):");
+            print_verified(v, file);
+        }
+        println!("trusted genesis {} (from {source})", anchor.0);
+        return Ok(false);
+    }
     if let Some(v) = &report.verified {
         print_verified(v, file);
     }
     println!("trusted genesis {} (from {source})", anchor.0);
-    if ok {
+    {
         println!(
             "VERIFIED: {} headers ({} signatures), {} validator-set changes, {} state proofs — no node consulted",
             report.verified.as_ref().map_or(0, |v| v.headers),
@@ -270,11 +282,6 @@ pub fn verify_offline(
             report.verified.as_ref().map_or(0, |v| v.validator_changes),
             report.verified.as_ref().map_or(0, |v| v.facts),
         );
-    } else {
-        println!("NOT VERIFIED: {} check(s) failed", report.failures.len());
-        for f in &report.failures {
-            println!("  - {f}");
-        }
     }
     Ok(ok)
 }
@@ -375,7 +382,7 @@ pub async fn history_case(home: &Path, node: Option<&str>, case: &str, json: boo
             }
         }
     }
-    events.sort_by_key(|e| e.height);
+    events.sort_by_key(|e| (e.height, e.kind));
     let view =
         HistoryView { subject: format!("case {case} ({})", case_ref.0), height: first.height, verified: true, events };
     print_history(&view, json)

@@ -409,11 +409,29 @@ pub enum Failure {
     },
 }
 
+/// What a history entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A document anchored (sent).
+    Anchored,
+    /// A case moved to a new state by a document.
+    CaseTransition,
+    /// A delivery receipt.
+    Received,
+    /// Access granted to an agency not addressed.
+    Granted,
+    /// A grant revoked.
+    GrantRevoked,
+}
+
 /// One entry of a verified history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TimelineEntry {
     /// Block height.
     pub height: u64,
+    /// What it records.
+    pub kind: EntryKind,
     /// Block time (ms since the epoch), when the bundle carries it.
     pub time_ms: Option<u64>,
     /// The agency acting.
@@ -1004,7 +1022,7 @@ impl Checker {
                 }
             }
         }
-        v.timeline.sort_by_key(|e| e.height);
+        v.timeline.sort_by_key(|e| (e.height, e.kind));
         v.signatures = self.signatures;
         v.facts = self.facts.len();
         Some(v)
@@ -1020,6 +1038,7 @@ impl Checker {
         }
         TimelineEntry {
             height: a.height,
+            kind: EntryKind::Anchored,
             time_ms: Some(a.time_ms),
             agency: a.issuer.to_string(),
             what,
@@ -1066,6 +1085,7 @@ impl Checker {
                     self.check_member(at, &r.signer, agency, r.height, r.time_ms);
                     v.timeline.push(TimelineEntry {
                         height: r.height,
+                        kind: EntryKind::Received,
                         time_ms: Some(r.time_ms),
                         agency: agency.to_string(),
                         what: format!("received (receipt signed by member {})", short(&r.signer.0)),
@@ -1084,6 +1104,7 @@ impl Checker {
             {
                 v.timeline.push(TimelineEntry {
                     height: g.height,
+                    kind: EntryKind::Granted,
                     time_ms: self.time_of(g.height),
                     agency: a.issuer.to_string(),
                     what: format!("granted {agency} access (by member {})", short(&g.by.0)),
@@ -1092,6 +1113,7 @@ impl Checker {
                 if let Some(r) = g.revoked_at {
                     v.timeline.push(TimelineEntry {
                         height: r,
+                        kind: EntryKind::GrantRevoked,
                         time_ms: self.time_of(r),
                         agency: a.issuer.to_string(),
                         what: format!("revoked {agency}'s access"),
@@ -1114,6 +1136,7 @@ impl Checker {
             let other: Option<AnchorRecord> = self.record(at, &documents::doc_key(&ev.doc_hash), "the case's history");
             v.timeline.push(TimelineEntry {
                 height: ev.height,
+                kind: EntryKind::CaseTransition,
                 time_ms: other.as_ref().map(|o| o.time_ms),
                 agency: ev.issuer.to_string(),
                 what: format!("case {} → {} by {} ({})", phase(&ev.from), ev.to, ev.doc_type, ev.doc_hash.0),

@@ -85,6 +85,23 @@ fn probation_case_end_to_end_and_no_personal_data_on_the_ledger() {
     // Receipts: the justice bureau acknowledged the judgment, the police did not (proven absent).
     assert!(stdout.contains("to   justice ✓"), "{stdout}");
     assert!(stdout.contains("police ✗"), "{stdout}");
+    // Evidence: exported while the network ran, verified after it stopped (issue 6).
+    let offline = stdout.split("== stopping the network").nth(1).expect("the demo stops the network before verifying");
+    let verified: Vec<&str> = offline.lines().filter(|l| l.starts_with("VERIFIED:")).collect();
+    assert_eq!(verified.len(), 2, "the judgment's bundle and the absence bundle verify offline:\n{offline}");
+    assert!(offline.contains("CLAIM: no receipt from police"), "{offline}");
+    assert!(offline.contains("no receipt yet (proven absent at height"), "{offline}");
+    let judgment = offline.split("== and the police's missing receipt").next().unwrap_or_default();
+    for step in ["anchored JUDGMENT", "justice        received", "procuratorate  received", "released by RELEASE_CERT"]
+    {
+        assert!(judgment.contains(step), "the judgment's offline timeline lacks {step:?}:\n{judgment}");
+    }
+    let tampered = offline.split("one byte of the bundle changed").nth(1).unwrap_or_default();
+    assert!(tampered.contains("NOT VERIFIED: ") && tampered.contains("  - "), "{tampered}");
+    assert!(stderr.contains("judgment-tampered.evidence does not verify"), "{stderr}");
+    // The verified case history lists every step.
+    assert!(stdout.contains("every entry verified (commit certificates, proofs)"), "{stdout}");
+
     // The illegal step was refused with what was expected.
     assert!(stderr.contains("JUDGMENT must be issued by court, not by a police"), "{stderr}");
 
