@@ -2,8 +2,8 @@
 //!
 //! `send` encrypts a file for its recipient agencies (and the issuer itself), uploads the
 //! chunks and the signed manifest to the home's node, and anchors the document id. `fetch`
-//! asks the home's node to pull a document from the issuer's node, downloads it from there,
-//! checks it against the ledger, decrypts it and posts the agency's receipt.
+//! asks the home's node to pull a document from the issuer's node, checks its manifest against
+//! the ledger, downloads and decrypts it chunk by chunk and posts the agency's receipt.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use custos_contracts::call::{AnchorCall, Call, DocType, GrantAccessCall, Receipt
 use custos_contracts::documents::{AnchorRecord, GrantRecord, ReceiptRecord, grant_key};
 use custos_contracts::registry::{AgencyRecord, MemberRecord, agency_key};
 use custos_contracts::runtime;
-use custos_dossier::{ChunkStore, DocTypeCode, EncryptParams, MediaType, SignedManifest, decrypt_to, encrypt_file};
+use custos_dossier::{ChunkStore, Decryptor, DocTypeCode, EncryptParams, MediaType, SignedManifest, encrypt_file};
 use custos_primitives::codec::decode_exact;
 use custos_primitives::crypto::EncryptionPublicKey;
 use custos_primitives::types::{AgencyId, CaseRef, DocHash, MemberRole};
@@ -273,34 +273,28 @@ pub async fn fetch(home: &Path, node: Option<&str>, doc: &str, out: &Path, json:
     let (signed, anchor) = check_manifest(&mut s, &doc_id, &bytes).await?;
     let m = &signed.manifest;
 
-    // 3. The chunks, each checked against the manifest as it arrives.
-    let scratch = Scratch::new(home, ".dossier-in", &s)?;
-    let pb = chunk_bar(u64::from(m.chunk_count()), "download");
-    for (i, hash) in m.chunks.iter().enumerate() {
-        let index = i as u32;
+    // 3. The chunks, downloaded in order and each checked against the manifest as it arrives,
+    //    decrypted with the agency's key and appended to a temporary file next to OUT: one
+    //    chunk in memory and no ciphertext copy on this side. OUT appears (fsynced, renamed)
+    //    only once the whole document hashes to its id; on any failure the temporary file goes.
+    let agency = s.profile.agency.clone();
+    let key = s.profile.decryption_key(home)?;
+    let content_key = m.unwrap_content_key(&s.suite, &agency, &key)?;
+    let mut dec = Decryptor::new(&s.suite, m, &content_key, out)
+        .with_context(|| format!("cannot write the output next to {}", out.display()))?;
+    let pb = bar(m.size, "download");
+    for index in 0..m.chunk_count() {
         let data = dc
             .get_chunk(GetChunkRequest { doc_id: doc_id.0.0.to_vec(), index })
             .await
             .map_err(|e| status_err(&s.addr, e))?
             .into_inner()
             .data;
-        scratch.store.put_expected(hash, &data).with_context(|| format!("chunk {index} failed verification"))?;
-        pb.inc(1);
+        tokio::task::block_in_place(|| dec.push(&data))
+            .with_context(|| format!("chunk {index} of document {doc_id} failed verification"))?;
+        pb.set_position(dec.stats().bytes);
     }
-    pb.finish_and_clear();
-
-    // 4. Decrypt with the agency's key; the output appears only if every check passes.
-    let agency = s.profile.agency.clone();
-    let key = s.profile.decryption_key(home)?;
-    let content_key = m.unwrap_content_key(&s.suite, &agency, &key)?;
-    let pb = bar(m.size, "decrypt");
-    tokio::task::block_in_place(|| {
-        decrypt_to(&scratch.store, m, &content_key, out, &mut |done, total| {
-            pb.set_length(total);
-            pb.set_position(done);
-        })
-    })
-    .with_context(|| format!("cannot decrypt document {doc_id}"))?;
+    tokio::task::block_in_place(|| dec.finish()).with_context(|| format!("cannot decrypt document {doc_id}"))?;
     pb.finish_and_clear();
 
     // 5. The receipt, unless this agency issued the document or already acknowledged it.

@@ -8,14 +8,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use custos_primitives::codec::BoundedVec;
-use custos_primitives::crypto::{AEAD_NONCE_LEN, AeadKey, EncryptionPublicKey, Hash, Suite};
+use custos_primitives::crypto::{AEAD_NONCE_LEN, AeadKey, AnySuite, EncryptionPublicKey, Hash, Suite};
 use custos_primitives::types::{AgencyId, CaseRef, CertFingerprint, DocHasher, Salt};
 
 use crate::manifest::{
     DEFAULT_CHUNK_SIZE, DocTypeCode, MANIFEST_VERSION, MAX_CHUNKS, Manifest, MediaType, Recipient, check_chunk_size,
     check_recipient_order,
 };
-use crate::store::{ChunkStore, RawChunk, sync_dir, temp_path};
+use crate::store::{ChunkStore, RawChunk, chunk_name, sync_dir, temp_path};
 use crate::{DossierError, Result};
 
 /// Domain tag at the start of every chunk's associated data.
@@ -334,15 +334,143 @@ impl Drop for TempOutput {
     }
 }
 
+/// Streaming decryption of one document into a file, for chunks that arrive in order from
+/// anywhere (a store, a network).
+///
+/// Each chunk given to [`push`](Self::push) is checked against the ciphertext hash and length
+/// the manifest lists for the next index, opened, hashed and appended to a temporary file next
+/// to the output path. [`finish`](Self::finish) requires every chunk, checks the whole
+/// document's salted hash against the manifest's document id, fsyncs the file, renames it onto
+/// the output path (replacing any file there) and fsyncs the directory. Dropped before that,
+/// the temporary file is removed and nothing appears at the output path. One chunk is held at
+/// a time. The manifest is validated but its signature is not checked here: verify it first.
+pub struct Decryptor<'a> {
+    suite: &'a AnySuite,
+    manifest: &'a Manifest,
+    key: &'a AeadKey,
+    out_path: PathBuf,
+    dir: PathBuf,
+    tmp: TempOutput,
+    file: File,
+    hasher: DocHasher,
+    next: u32,
+    stats: StreamStats,
+}
+
+impl std::fmt::Debug for Decryptor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decryptor")
+            .field("doc_id", &self.manifest.doc_id)
+            .field("out_path", &self.out_path)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Decryptor<'a> {
+    /// Starts decrypting `manifest`'s document with `content_key` towards `out_path`: creates
+    /// the temporary file next to it.
+    pub fn new(suite: &'a AnySuite, manifest: &'a Manifest, content_key: &'a AeadKey, out_path: &Path) -> Result<Self> {
+        if manifest.suite != suite.id() {
+            return Err(DossierError::WrongSuite { what: "manifest", expected: suite.id(), found: manifest.suite });
+        }
+        manifest.validate()?;
+        let Some(name) = out_path.file_name() else {
+            return Err(DossierError::OutputPath { path: out_path.to_path_buf() });
+        };
+        let dir = match out_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp = TempOutput { path: temp_path(&dir, &format!("{}-", name.to_string_lossy()))?, armed: false };
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp.path)
+            .map_err(DossierError::io("create", &tmp.path))?;
+        tmp.armed = true;
+        Ok(Decryptor {
+            suite,
+            manifest,
+            key: content_key,
+            out_path: out_path.to_path_buf(),
+            dir,
+            tmp,
+            file,
+            hasher: DocHasher::new(suite, &manifest.salt),
+            next: 0,
+            stats: StreamStats::default(),
+        })
+    }
+
+    /// The index of the chunk [`push`](Self::push) expects next.
+    pub fn next_index(&self) -> u32 {
+        self.next
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> StreamStats {
+        self.stats
+    }
+
+    /// Checks, opens and appends the next chunk's ciphertext. Errors name the chunk index.
+    pub fn push(&mut self, ciphertext: &[u8]) -> Result<()> {
+        let index = self.next;
+        let n = self.manifest.chunk_count();
+        let Some(expected) = self.manifest.chunks.get(index as usize) else {
+            return Err(DossierError::InvalidManifest {
+                reason: format!("chunk {index} was given, but the manifest lists {n} chunks"),
+            });
+        };
+        let cipher_len = self.manifest.chunk_cipher_len(index).unwrap_or(0);
+        let found = chunk_name(self.suite, ciphertext);
+        if found != *expected {
+            return Err(DossierError::ChunkMismatch { index, expected: *expected, found });
+        }
+        if ciphertext.len() as u64 != cipher_len {
+            return Err(DossierError::ChunkLength { index, expected: cipher_len, found: ciphertext.len() as u64 });
+        }
+        let pt = open_chunk(self.suite, self.key, &self.manifest.salt, index, index + 1 == n, ciphertext)?;
+        self.stats.peak_buffer_bytes = self.stats.peak_buffer_bytes.max(ciphertext.len() + pt.capacity());
+        self.hasher.update(&pt);
+        self.file.write_all(&pt).map_err(DossierError::io("write", &self.tmp.path))?;
+        self.next = index + 1;
+        self.stats.chunks = self.next;
+        self.stats.bytes += pt.len() as u64;
+        Ok(())
+    }
+
+    /// Checks that every chunk was given and that the document hashes to the manifest's
+    /// document id, then moves the file into place durably.
+    pub fn finish(mut self) -> Result<StreamStats> {
+        let n = self.manifest.chunk_count();
+        if self.next != n {
+            let index = self.next;
+            let hash = self.manifest.chunks.get(index as usize).copied().unwrap_or(Hash([0; 32]));
+            return Err(DossierError::ChunkMissing { index, hash });
+        }
+        let found = self.hasher.finalize();
+        if found != self.manifest.doc_id {
+            return Err(DossierError::DocumentHash { expected: self.manifest.doc_id, found });
+        }
+        self.file.sync_all().map_err(DossierError::io("fsync", &self.tmp.path))?;
+        drop(self.file);
+        fs::rename(&self.tmp.path, &self.out_path).map_err(DossierError::io("rename into place", &self.out_path))?;
+        self.tmp.armed = false;
+        sync_dir(&self.dir)?;
+        Ok(self.stats)
+    }
+}
+
 /// Decrypts the document of `manifest` from `store` into `out_path`.
 ///
 /// Every chunk is read (bounded by its expected length), checked against the ciphertext
 /// hash the manifest lists, opened, hashed and appended to a temporary file next to
-/// `out_path`. When the whole document's salted hash equals the manifest's document id, the
-/// file is fsynced and renamed onto `out_path` (replacing any file there), and the directory
-/// is fsynced. On any failure nothing is left at `out_path` (an existing file there is
-/// untouched) and the error names the chunk index where it applies. The manifest is
-/// validated but its signature is not checked here: verify it first.
+/// `out_path` ([`Decryptor`]). When the whole document's salted hash equals the manifest's
+/// document id, the file is fsynced and renamed onto `out_path` (replacing any file there),
+/// and the directory is fsynced. On any failure nothing is left at `out_path` (an existing
+/// file there is untouched) and the error names the chunk index where it applies. The
+/// manifest is validated but its signature is not checked here: verify it first.
 pub fn decrypt_to(
     store: &ChunkStore,
     manifest: &Manifest,
@@ -350,30 +478,7 @@ pub fn decrypt_to(
     out_path: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<StreamStats> {
-    let suite = store.suite();
-    if manifest.suite != suite.id() {
-        return Err(DossierError::WrongSuite { what: "manifest", expected: suite.id(), found: manifest.suite });
-    }
-    manifest.validate()?;
-    let Some(name) = out_path.file_name() else {
-        return Err(DossierError::OutputPath { path: out_path.to_path_buf() });
-    };
-    let dir = match out_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = TempOutput { path: temp_path(dir, &format!("{}-", name.to_string_lossy()))?, armed: false };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp.path)
-        .map_err(DossierError::io("create", &tmp.path))?;
-    tmp.armed = true;
-
-    let n = manifest.chunk_count();
-    let mut hasher = DocHasher::new(suite, &manifest.salt);
-    let mut stats = StreamStats::default();
-    let mut done: u64 = 0;
+    let mut dec = Decryptor::new(store.suite(), manifest, content_key, out_path)?;
     for (index, expected) in (0u32..).zip(manifest.chunks.iter()) {
         let cipher_len = manifest.chunk_cipher_len(index).unwrap_or(0);
         let ct = match store.read_raw(expected, cipher_len)? {
@@ -383,33 +488,11 @@ pub fn decrypt_to(
             }
             RawChunk::Bytes(b) => b,
         };
-        let found = store.chunk_hash(&ct);
-        if found != *expected {
-            return Err(DossierError::ChunkMismatch { index, expected: *expected, found });
-        }
-        if ct.len() as u64 != cipher_len {
-            return Err(DossierError::ChunkLength { index, expected: cipher_len, found: ct.len() as u64 });
-        }
-        let pt = open_chunk(suite, content_key, &manifest.salt, index, index + 1 == n, &ct)?;
-        stats.hold(&[&ct, &pt]);
+        dec.push(&ct)?;
         drop(ct);
-        hasher.update(&pt);
-        file.write_all(&pt).map_err(DossierError::io("write", &tmp.path))?;
-        done += pt.len() as u64;
-        stats.chunks = index + 1;
-        stats.bytes = done;
-        progress(done, manifest.size);
+        progress(dec.stats().bytes, manifest.size);
     }
-    let found = hasher.finalize();
-    if found != manifest.doc_id {
-        return Err(DossierError::DocumentHash { expected: manifest.doc_id, found });
-    }
-    file.sync_all().map_err(DossierError::io("fsync", &tmp.path))?;
-    drop(file);
-    fs::rename(&tmp.path, out_path).map_err(DossierError::io("rename into place", out_path))?;
-    tmp.armed = false;
-    sync_dir(dir)?;
-    Ok(stats)
+    dec.finish()
 }
 
 #[cfg(test)]

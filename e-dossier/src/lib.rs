@@ -19,8 +19,9 @@
 //!    ([`ChunkStore::put_manifest`]); the document id is anchored on chain.
 //! 3. A recipient verifies the signature with the clerk's public key
 //!    ([`SignedManifest::verify`]), unwraps the content key with its agency's decryption key
-//!    ([`Manifest::unwrap_content_key`]) and calls [`decrypt_to`], which checks every chunk
-//!    and the whole-document hash before the output file appears.
+//!    ([`Manifest::unwrap_content_key`]) and calls [`decrypt_to`] (chunks in a store) or
+//!    feeds the chunks in order to a [`Decryptor`] as they arrive (from a network), which
+//!    checks every chunk and the whole-document hash before the output file appears.
 //! 4. To let another agency read the document later (a grant on the ledger), the issuer
 //!    unwraps the content key from its own entry, wraps it to that agency
 //!    ([`Manifest::add_recipient`]) and signs the result again. The new manifest *extends*
@@ -151,8 +152,8 @@ use custos_primitives::crypto::{CryptoError, Hash, SuiteId};
 use custos_primitives::types::{AgencyId, DocHash};
 
 pub use crypt::{
-    CHUNK_AAD_TAG, EncryptParams, Encrypted, StreamStats, chunk_aad, chunk_nonce, decrypt_to, encrypt, encrypt_file,
-    open_chunk, seal_chunk,
+    CHUNK_AAD_TAG, Decryptor, EncryptParams, Encrypted, StreamStats, chunk_aad, chunk_nonce, decrypt_to, encrypt,
+    encrypt_file, open_chunk, seal_chunk,
 };
 pub use manifest::{
     DEFAULT_CHUNK_SIZE, DocTypeCode, MANIFEST_SIGNING_TAG, MANIFEST_VERSION, MAX_CHUNK_SIZE, MAX_CHUNKS,

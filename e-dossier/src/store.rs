@@ -75,7 +75,7 @@ impl ChunkStore {
 
     /// The name of a chunk: `H(CHUNK_HASH_TAG ‖ ciphertext)`.
     pub fn chunk_hash(&self, ciphertext: &[u8]) -> Hash {
-        self.suite.hash_parts(&[CHUNK_HASH_TAG, ciphertext])
+        chunk_name(&self.suite, ciphertext)
     }
 
     /// Where the chunk named `hash` lives.
@@ -291,6 +291,11 @@ fn read_bounded(path: &Path, max: u64) -> Result<RawChunk> {
         return Ok(RawChunk::TooLarge { len: bytes.len() as u64 });
     }
     Ok(RawChunk::Bytes(bytes))
+}
+
+/// The name of a chunk: `H(CHUNK_HASH_TAG ‖ ciphertext)` with `suite`'s hash.
+pub(crate) fn chunk_name(suite: &impl Suite, ciphertext: &[u8]) -> Hash {
+    suite.hash_parts(&[CHUNK_HASH_TAG, ciphertext])
 }
 
 /// A fresh temporary path in `dir`, ignored by readers.

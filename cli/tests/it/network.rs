@@ -1,11 +1,14 @@
 //! E-dossier exchange on five real nodes, driven through the `custos` binary (and, for the
 //! refusal of a direct download, the gRPC API).
 
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use custos_dossier::{ChunkStore, SignedManifest};
+use custos_dossier::{ChunkStore, DEFAULT_CHUNK_SIZE, SignedManifest};
 use custos_primitives::types::MemberRole;
 use custos_testnet::consortium::{self, AGENCIES, InitOptions};
 use custos_testnet::home::Profile;
@@ -70,17 +73,59 @@ fn start(base_port: u16) -> Net {
     net
 }
 
-/// A deterministic pseudo-random document (incompressible, no repeated chunks).
-fn document(len: usize) -> Vec<u8> {
+/// Writes a deterministic pseudo-random document of `len` bytes to `path`, streamed (a
+/// xorshift64 generator from a fixed seed: incompressible, no two chunks alike).
+fn write_document(path: &Path, len: u64) {
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path).unwrap());
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    let mut left = len;
+    while left > 0 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let n = left.min(8) as usize;
+        w.write_all(&x.to_le_bytes()[..n]).unwrap();
+        left -= n as u64;
+    }
+    w.into_inner().unwrap().sync_all().unwrap();
+}
+
+/// Whether two files have the same bytes, compared 1 MiB at a time (documents here are too
+/// large to hold twice in memory).
+fn same_file(a: &Path, b: &Path) -> bool {
+    const BLOCK: usize = 1 << 20;
+    let (mut fa, mut fb) = (File::open(a).unwrap(), File::open(b).unwrap());
+    let len = fa.metadata().unwrap().len();
+    if fb.metadata().unwrap().len() != len {
+        return false;
+    }
+    let (mut x, mut y) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(BLOCK as u64) as usize;
+        fa.read_exact(&mut x[..n]).unwrap();
+        fb.read_exact(&mut y[..n]).unwrap();
+        if x[..n] != y[..n] {
+            return false;
+        }
+        left -= n as u64;
+    }
+    true
+}
+
+/// The size of test (h)'s document in MiB: 300 unless `CUSTOS_DOSSIER_TEST_MB` says otherwise
+/// (e.g. `CUSTOS_DOSSIER_TEST_MB=20` for a quick local run; at least 3, so that the chunk indices
+/// the test picks are distinct). The unit is the MiB (2^20 bytes, one chunk), so the default
+/// document of 300 MiB + 12345 bytes is 314,585,145 bytes: over 300 MB in either unit.
+fn dossier_test_mib() -> u64 {
+    match std::env::var("CUSTOS_DOSSIER_TEST_MB") {
+        Ok(v) => {
+            let mib: u64 = v.trim().parse().unwrap_or_else(|_| panic!("CUSTOS_DOSSIER_TEST_MB={v:?} is not a number"));
+            assert!(mib >= 3, "CUSTOS_DOSSIER_TEST_MB must be at least 3, got {mib}");
+            mib
+        }
+        Err(_) => 300,
+    }
 }
 
 fn store_of(dir: &Path, agency: &str) -> ChunkStore {
@@ -136,19 +181,30 @@ fn direct_get_chunk(dir: &Path, agency: &str, addr: &str, doc: &[u8]) -> tonic::
     })
 }
 
-/// Issue 5: the court sends a 20 MiB judgment bundle to justice with copies to the
-/// procuratorate and the police; the three fetch byte-identical copies and post receipts; the
-/// prison gets nothing; a chunk damaged on the court's disk fails the fetch naming the chunk;
-/// a fetch whose local copy lost chunks re-fetches only those.
+/// Issue 5: the court sends a 300 MiB judgment bundle (see [`dossier_test_mib`]) to justice with
+/// copies to the procuratorate and the police; the three fetch byte-identical copies and post
+/// receipts; the prison gets nothing; a chunk damaged on the court's disk fails the fetch naming
+/// the chunk; justice's node killed half-way through its pull resumes with the missing chunks
+/// only; a fetch whose local copy lost chunks re-fetches only those.
 #[test]
 fn h_dossier_court_to_justice() {
+    let t0 = Instant::now();
+    let lap = |what: &str| println!("[{:>6.1}s] {what}", t0.elapsed().as_secs_f64());
+    let chunk = u64::from(DEFAULT_CHUNK_SIZE);
+    let size = dossier_test_mib() * chunk + 12345;
+    // The chunk count, and the chunks the test damages and removes, follow from the size.
+    let n = size.div_ceil(chunk) as u32;
+    let damaged_index = n / 3;
+    let lost = [damaged_index / 2, (damaged_index + n) / 2];
+
     let mut net = start(29700);
+    lap("network started");
     let dir = net.dir.clone();
     let court = dir.join("court");
     let docs = tempfile::tempdir().unwrap();
     let file = docs.path().join("bundle.pdf");
-    let content = document(20 * 1024 * 1024 + 12345);
-    std::fs::write(&file, &content).unwrap();
+    write_document(&file, size);
+    lap(&format!("document written: {size} bytes, {n} chunks"));
 
     let o = custos_at(
         &court,
@@ -168,9 +224,11 @@ fn h_dossier_court_to_justice() {
         ],
     );
     ok(&o);
+    lap("sent");
     let sent: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let doc = sent["doc_id"].as_str().unwrap().to_string();
-    assert_eq!(sent["chunks"], 21);
+    assert_eq!(sent["chunks"], n);
+    assert_eq!(sent["size"], size);
     // `custos verify` works on the sent file, as after `custos anchor`.
     ok(&custos_at(&dir.join("police"), &["verify", p(&file)]));
 
@@ -191,10 +249,11 @@ fn h_dossier_court_to_justice() {
 
     let court_store = store_of(&dir, "court");
     let manifest: SignedManifest = court_store.manifest(&custos_dossier_doc(&doc)).unwrap().unwrap();
+    assert_eq!(manifest.manifest.chunk_count(), n);
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_custos")).with_file_name("custos-node");
 
-    // Justice: its node is killed half-way through the pull; restarted, the fetch resumes
-    // with only the chunks it did not have.
+    // Justice: its node is killed half-way through the pull (once it holds half the chunks);
+    // restarted, the fetch resumes with only the chunks it did not have.
     let out = docs.path().join("justice-first.pdf");
     let mut first = Command::new(env!("CARGO_BIN_EXE_custos"))
         .arg("--home")
@@ -205,20 +264,26 @@ fn h_dossier_court_to_justice() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while chunk_files(&dir.join("justice/data/dossier/chunks")) < 3 {
-        assert!(std::time::Instant::now() < deadline, "justice's node did not start pulling");
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    let half = (n / 2) as usize;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while chunk_files(&dir.join("justice/data/dossier/chunks")) < half {
+        assert!(Instant::now() < deadline, "justice's node did not pull {half} chunks in time");
+        std::thread::sleep(Duration::from_millis(5));
     }
     net::crash(&mut net.nodes[4]);
     let _ = first.wait();
+    lap("justice's node killed");
     assert!(!out.exists());
     let missing = store_of(&dir, "justice").missing(&manifest.manifest).unwrap();
-    assert!(!missing.is_empty() && missing.len() < 21, "killed half-way: {} chunks missing", missing.len());
+    assert!(
+        !missing.is_empty() && missing.len() <= n as usize - half,
+        "killed half-way: {} of {n} chunks missing",
+        missing.len()
+    );
     net.nodes[4] = net::start_node(&dir, "justice", &bin).unwrap();
     let before = audit_lines(&dir, "court").len();
     let out = docs.path().join("justice.pdf");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let o = custos_at(&dir.join("justice"), &["dossier", "fetch", &doc, "-o", p(&out), "--json"]);
         if o.status.success() {
@@ -227,11 +292,13 @@ fn h_dossier_court_to_justice() {
             break;
         }
         // The restarted node may not be listening yet.
-        assert!(std::time::Instant::now() < deadline, "justice's fetch after restart: {}", stderr(&o));
+        assert!(Instant::now() < deadline, "justice's fetch after restart: {}", stderr(&o));
         assert!(stderr(&o).contains("unavailable") || stderr(&o).contains("cannot reach"), "{}", stderr(&o));
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(std::fs::read(&out).unwrap() == content, "justice's copy differs");
+    lap("justice fetched after the restart");
+    assert!(same_file(&out, &file), "justice's copy differs");
+    std::fs::remove_file(&out).unwrap();
     let fetched: Vec<u32> = audit_lines(&dir, "court")[before..]
         .iter()
         .filter(|l| l["caller_agency"] == "justice" && l["op"] == "get_chunk")
@@ -244,52 +311,61 @@ fn h_dossier_court_to_justice() {
     let out = docs.path().join(format!("{agency}.pdf"));
     let o = custos_at(&dir.join(agency), &["dossier", "fetch", &doc, "-o", p(&out), "--json"]);
     ok(&o);
+    lap("procuratorate fetched");
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["receipt_height"].as_u64().is_some(), "{agency} posted a receipt");
-    assert!(std::fs::read(&out).unwrap() == content, "{agency}'s copy differs");
+    assert!(same_file(&out, &file), "{agency}'s copy differs");
     // Fetching again refuses to overwrite.
     let o = custos_at(&dir.join(agency), &["dossier", "fetch", &doc, "-o", p(&out)]);
     assert!(!o.status.success() && stderr(&o).contains("never overwrites"), "{}", stderr(&o));
+    std::fs::remove_file(&out).unwrap();
 
     // A chunk damaged on the court's disk: the police's fetch fails naming it.
-    let damaged = court_store.chunk_path(&manifest.manifest.chunks[7]);
+    let damaged = court_store.chunk_path(&manifest.manifest.chunks[damaged_index as usize]);
     flip(&damaged);
     let out = docs.path().join("police.pdf");
     let o = custos_at(&dir.join("police"), &["dossier", "fetch", &doc, "-o", p(&out)]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("chunk 7"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("chunk {damaged_index} ")), "{}", stderr(&o));
     assert!(!out.exists());
-    // Repaired, the fetch resumes: chunks 0..7 the police's node already has are not fetched again.
+    lap("police's fetch failed on the damaged chunk");
+    // Repaired, the fetch resumes: the chunks before the damaged one, which the police's node
+    // already has, are not fetched again.
     flip(&damaged);
     let before = audit_lines(&dir, "court").len();
     let o = custos_at(&dir.join("police"), &["dossier", "fetch", &doc, "-o", p(&out)]);
     ok(&o);
-    assert!(std::fs::read(&out).unwrap() == content, "the police's copy differs");
-    let fetched: Vec<u64> = audit_lines(&dir, "court")[before..]
+    lap("police fetched");
+    assert!(same_file(&out, &file), "the police's copy differs");
+    std::fs::remove_file(&out).unwrap();
+    let fetched: Vec<u32> = audit_lines(&dir, "court")[before..]
         .iter()
         .filter(|l| l["caller_agency"] == "police" && l["op"] == "get_chunk")
-        .map(|l| l["index"].as_u64().unwrap())
+        .map(|l| l["index"].as_u64().unwrap() as u32)
         .collect();
-    assert_eq!(fetched, (7..21).collect::<Vec<u64>>(), "only the missing chunks are pulled again");
+    assert_eq!(fetched, (damaged_index..n).collect::<Vec<u32>>(), "only the missing chunks are pulled again");
 
     // Chunks lost from the police's node: a new fetch pulls only those two.
     let police_store = store_of(&dir, "police");
-    for i in [3, 11] {
-        assert!(police_store.remove(&manifest.manifest.chunks[i]).unwrap());
+    for i in lost {
+        assert!(police_store.remove(&manifest.manifest.chunks[i as usize]).unwrap());
     }
     let o = custos_at(&dir.join("police"), &["dossier", "list", "--json"]);
     ok(&o);
     let list: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(list[0]["present"], 19);
+    assert_eq!(list[0]["chunks"], n);
+    assert_eq!(list[0]["present"], n - 2);
     let before = audit_lines(&dir, "court").len();
     let again = docs.path().join("police-again.pdf");
     ok(&custos_at(&dir.join("police"), &["dossier", "fetch", &doc, "-o", p(&again)]));
-    let fetched: Vec<u64> = audit_lines(&dir, "court")[before..]
+    lap("police fetched again");
+    assert!(same_file(&again, &file), "the police's second copy differs");
+    let fetched: Vec<u32> = audit_lines(&dir, "court")[before..]
         .iter()
         .filter(|l| l["caller_agency"] == "police" && l["op"] == "get_chunk")
-        .map(|l| l["index"].as_u64().unwrap())
+        .map(|l| l["index"].as_u64().unwrap() as u32)
         .collect();
-    assert_eq!(fetched, [3, 11]);
+    assert_eq!(fetched, lost);
 
     // The receipts are on the ledger.
     let o = custos_at(&court, &["doc", "show", &doc, "--json"]);
@@ -298,6 +374,7 @@ fn h_dossier_court_to_justice() {
     for party in v["recipients"].as_array().unwrap().iter().chain(v["copies"].as_array().unwrap()) {
         assert!(party["receipt_height"].as_u64().is_some(), "no receipt of {}", party["agency"]);
     }
+    lap("done");
 }
 
 /// Issue 5, grants: a document sent court → justice only; the prison's fetch is refused; the
@@ -312,8 +389,7 @@ fn i_dossier_grant_and_revoke() {
     let prison = dir.join("prison");
     let docs = tempfile::tempdir().unwrap();
     let file = docs.path().join("judgment.pdf");
-    let content = document(3 * 1024 * 1024 + 777);
-    std::fs::write(&file, &content).unwrap();
+    write_document(&file, 3 * 1024 * 1024 + 777);
 
     let o = custos_at(
         &court,
@@ -338,7 +414,7 @@ fn i_dossier_grant_and_revoke() {
     // Justice fetches before any grant: its node keeps the two-recipient manifest.
     let out = docs.path().join("justice.pdf");
     ok(&custos_at(&dir.join("justice"), &["dossier", "fetch", &doc, "-o", p(&out)]));
-    assert!(std::fs::read(&out).unwrap() == content);
+    assert!(same_file(&out, &file));
     assert_eq!(store_of(&dir, "justice").manifest(&doc_id).unwrap().unwrap().manifest.recipients.len(), 2);
 
     // The prison is refused.
@@ -383,7 +459,7 @@ fn i_dossier_grant_and_revoke() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     };
     assert!(v["receipt_height"].as_u64().is_some(), "the prison posted a receipt");
-    assert!(std::fs::read(&out).unwrap() == content, "the prison's copy differs");
+    assert!(same_file(&out, &file), "the prison's copy differs");
 
     // Justice's next pull replaces its older manifest with the extension.
     let out = docs.path().join("justice-again.pdf");

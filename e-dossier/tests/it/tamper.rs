@@ -1,6 +1,6 @@
 //! Tampering is detected, named by chunk index, and leaves no output file.
 
-use custos_dossier::{DossierError, Encrypted, decrypt_to};
+use custos_dossier::{Decryptor, DossierError, Encrypted, decrypt_to};
 use custos_primitives::crypto::{AeadKey, Hash, Suite};
 use custos_primitives::types::DocHash;
 
@@ -152,5 +152,56 @@ fn missing_chunk_and_wrong_document_id_fail() {
             matches!(err, DossierError::ChunkMissing { index: 4, hash } if hash == enc.manifest.chunks[4]),
             "{err}"
         );
+    }
+}
+
+/// The streaming decryptor (what `custos dossier fetch` feeds from the network): chunks are
+/// taken in order only, a missing tail is refused at the end, and an unfinished or failed
+/// decryption leaves neither output nor temporary file.
+#[test]
+fn decryptor_takes_chunks_in_order_and_leaves_nothing_unless_finished() {
+    let mut rng = Rng::new(seed("decryptor_takes_chunks_in_order_and_leaves_nothing_unless_finished", 0x5eed_0107));
+    for id in suites() {
+        let fx = Fixture::new(id);
+        let bytes = doc(&mut rng);
+        let enc = fx.encrypt_bytes(&bytes, CHUNK);
+        let m = &enc.manifest;
+        let out = fx.path("out.pdf");
+        let chunk = |i: usize| fx.store.get(&m.chunks[i]).unwrap();
+        let nothing_left = || assert_eq!(dir_entries(fx.dir.path()), vec!["store".to_string()]);
+
+        // Out of order: chunk 1 where chunk 0 is due.
+        let mut dec = Decryptor::new(&fx.suite, m, &enc.content_key, &out).unwrap();
+        let err = dec.push(&chunk(1)).unwrap_err();
+        assert!(matches!(err, DossierError::ChunkMismatch { index: 0, .. }), "{err}");
+        drop(dec);
+        nothing_left();
+
+        // Finished before the last chunk.
+        let mut dec = Decryptor::new(&fx.suite, m, &enc.content_key, &out).unwrap();
+        for i in 0..4 {
+            dec.push(&chunk(i)).unwrap();
+        }
+        assert_eq!(dec.next_index(), 4);
+        let err = dec.finish().unwrap_err();
+        assert!(matches!(err, DossierError::ChunkMissing { index: 4, hash } if hash == m.chunks[4]), "{err}");
+        nothing_left();
+
+        // Abandoned half-way (a dropped connection).
+        let mut dec = Decryptor::new(&fx.suite, m, &enc.content_key, &out).unwrap();
+        dec.push(&chunk(0)).unwrap();
+        drop(dec);
+        nothing_left();
+
+        // Complete; one chunk too many is refused.
+        let mut dec = Decryptor::new(&fx.suite, m, &enc.content_key, &out).unwrap();
+        for i in 0..5 {
+            dec.push(&chunk(i)).unwrap();
+        }
+        let err = dec.push(&chunk(4)).unwrap_err();
+        assert!(matches!(err, DossierError::InvalidManifest { .. }), "{err}");
+        let stats = dec.finish().unwrap();
+        assert_eq!((stats.chunks, stats.bytes), (5, bytes.len() as u64));
+        assert_eq!(std::fs::read(&out).unwrap(), bytes);
     }
 }
