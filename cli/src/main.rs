@@ -112,9 +112,9 @@ const PROVE_ABOUT: &str = "Prove from the authenticated state (a Jellyfish Merkl
     proven answers and exit 0; a proof or header that does not check exits 1; a node that \
     cannot be reached or a height not committed exits 2.\n\n\
     What is NOT checked here: the header's commit certificate (that validators signed that \
-    header). Until certificate checking lands, the answer is as trustworthy as the header the \
-    node sent: compare the printed state root or block id with another agency's node, or with \
-    `custos status` on a node you run.";
+    header): the answer is as trustworthy as the header the node sent. For a proof that trusts \
+    no node, use `custos evidence absent` / `evidence export` and `custos verify --bundle`, \
+    which check the commit certificates and the validator-set chain from genesis, offline.";
 
 #[derive(Subcommand, Debug)]
 enum ProveCommand {
