@@ -463,3 +463,16 @@ fn garbage_is_refused_before_verification() {
     v.extend_from_slice(&[0xff; 64]);
     assert!(matches!(Bundle::from_bytes(&v), Err(EvidenceError::Decode(_))));
 }
+
+/// A bundle exported by the demo on a real five-node network (kept as the benchmark's
+/// fixture) still verifies: real SM2 certificates and signatures, frozen format.
+#[test]
+fn the_demo_bundle_fixture_still_verifies() {
+    let bytes = include_bytes!("../../benches/fixtures/demo-judgment.evidence");
+    let b = Bundle::from_bytes(bytes).unwrap();
+    let g = custos_primitives::genesis::Genesis::from_json(std::str::from_utf8(&b.genesis).unwrap()).unwrap();
+    let r = evidence::verify(&b, TrustAnchor(g.validate().unwrap().hash));
+    assert!(r.ok(), "{}", failures(&r));
+    let v = r.verified.unwrap();
+    assert_eq!((v.headers, v.doc_type.as_deref(), v.suite.as_str()), (4, Some("JUDGMENT"), "sm"));
+}
