@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use custos_contracts::calendar::parse_holiday_file;
 use custos_contracts::call::MAX_CERT_DER;
 use custos_contracts::call::{BusinessDates, Date, SubjectKind};
 use custos_contracts::governance::{GovAction, HolidayYear};
@@ -335,17 +336,21 @@ enum ProposeCommand {
         node: NodeArgs,
     },
     /// Set one year's holiday calendar: public holidays on weekdays, and weekend days that are
-    /// working days (调休).
+    /// working days (调休), given as lists or read from a holiday file (--file).
     SetHolidays {
-        /// The year.
-        #[arg(long)]
-        year: u16,
+        /// The year (with --file: optional, checked against the file's year).
+        #[arg(long, required_unless_present = "file")]
+        year: Option<u16>,
         /// Non-working weekdays, comma-separated YYYY-MM-DD.
-        #[arg(long, value_delimiter = ',', value_parser = Date::parse)]
+        #[arg(long, value_delimiter = ',', value_parser = Date::parse, conflicts_with = "file")]
         holidays: Vec<Date>,
         /// Working weekend days, comma-separated YYYY-MM-DD.
-        #[arg(long, value_delimiter = ',', value_parser = Date::parse)]
+        #[arg(long, value_delimiter = ',', value_parser = Date::parse, conflicts_with = "file")]
         workdays: Vec<Date>,
+        /// A holiday file holding exactly one year: lines `YYYY-MM-DD holiday|workday [name]`,
+        /// `#` comments (e.g. contracts/calendars/cn-2026.txt).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -389,6 +394,24 @@ fn parse_p2p_key(s: &str) -> Result<[u8; 32]> {
 fn read_toml<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     toml::from_str(&text).with_context(|| format!("{} is not a valid parameter file", file.display()))
+}
+
+/// The one year of a holiday file (`custos_contracts::calendar` format); `year`, if given, must
+/// be that year. A file of several years is refused: one proposal per year, voted on alone.
+fn read_holiday_file(file: &Path, year: Option<u16>) -> Result<HolidayYear> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let years = parse_holiday_file(&text).with_context(|| format!("{} is not a valid holiday file", file.display()))?;
+    let found: Vec<String> = years.iter().map(|y| y.year.to_string()).collect();
+    let [one] = <[HolidayYear; 1]>::try_from(years).map_err(|_| match found.len() {
+        0 => anyhow!("{} lists no dates", file.display()),
+        _ => {
+            anyhow!("{} lists dates of {}: one year per file (one proposal per year)", file.display(), found.join(", "))
+        }
+    })?;
+    if let Some(year) = year.filter(|y| *y != one.year) {
+        bail!("{} lists dates of {}, not of --year {year}", file.display(), one.year);
+    }
+    Ok(one)
 }
 
 fn proposal_of(p: ProposeCommand) -> Result<(GovAction, NodeArgs)> {
@@ -435,7 +458,12 @@ fn proposal_of(p: ProposeCommand) -> Result<(GovAction, NodeArgs)> {
         ProposeCommand::SetCaseKeyVersion { version, node } => (GovAction::SetCaseKeyVersion(version), node),
         ProposeCommand::SetDeadlines { file, node } => (GovAction::SetDeadlines(read_toml(&file)?), node),
         ProposeCommand::SetChainParams { file, node } => (GovAction::SetChainParams(read_toml(&file)?), node),
-        ProposeCommand::SetHolidays { year, holidays, workdays, node } => {
+        // clap refuses --holidays and --workdays together with --file.
+        ProposeCommand::SetHolidays { year, file: Some(file), node, .. } => {
+            (GovAction::SetHolidays(read_holiday_file(&file, year)?), node)
+        }
+        ProposeCommand::SetHolidays { year, holidays, workdays, file: None, node } => {
+            let year = year.ok_or_else(|| anyhow!("--year is required without --file"))?;
             let holidays = holidays.try_into().map_err(|_| anyhow!("at most 64 holidays per year"))?;
             let workdays = workdays.try_into().map_err(|_| anyhow!("at most 64 working weekend days per year"))?;
             (GovAction::SetHolidays(HolidayYear { year, holidays, workdays }), node)

@@ -111,6 +111,32 @@ impl Date {
         Date(self.0.saturating_add(days))
     }
 
+    /// Day of the week: 0 = Monday … 5 = Saturday, 6 = Sunday (1970-01-01, day 0, was a
+    /// Thursday). Defined for every value, without the calendar's year range.
+    pub fn weekday(self) -> u8 {
+        // rem_euclid(7) lies in 0..7, so the cast is lossless.
+        (i64::from(self.0) + 3).rem_euclid(7) as u8
+    }
+
+    /// Saturday or Sunday.
+    pub fn is_weekend(self) -> bool {
+        self.weekday() >= 5
+    }
+
+    /// Year, month (1–12) and day of the month; `None` outside the years −9999..=9999.
+    pub fn year_month_day(self) -> Option<(i32, u8, u8)> {
+        let d = self.calendar()?;
+        Some((d.year(), u8::from(d.month()), d.day()))
+    }
+
+    /// The date of a year, month (1–12) and day; `None` if there is no such day (or it lies
+    /// outside the years −9999..=9999).
+    pub fn from_year_month_day(year: i32, month: u8, day: u8) -> Option<Self> {
+        let month = time::Month::try_from(month).ok()?;
+        let date = time::Date::from_calendar_date(year, month, day).ok()?;
+        Some(Date(date.to_julian_day() - EPOCH_JULIAN_DAY))
+    }
+
     fn calendar(self) -> Option<time::Date> {
         time::Date::from_julian_day(self.0.checked_add(EPOCH_JULIAN_DAY)?).ok()
     }
@@ -368,3 +394,39 @@ impl Call {
 
 /// A signed Custos transaction.
 pub type SignedTx = Transaction<Call>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn weekday_of_known_dates() {
+        assert_eq!(Date(0).weekday(), 3, "1970-01-01 was a Thursday");
+        assert_eq!(Date(-1).weekday(), 2, "1969-12-31 was a Wednesday");
+        assert_eq!(Date(4).weekday(), 0, "1970-01-05 was a Monday");
+        assert_eq!(Date::parse("2026-01-01").unwrap().weekday(), 3, "Thursday");
+        assert_eq!(Date::parse("2026-10-03").unwrap().weekday(), 5, "Saturday");
+        assert_eq!(Date::parse("2026-10-04").unwrap().weekday(), 6, "Sunday");
+        assert_eq!(Date::parse("2000-02-29").unwrap().weekday(), 1, "Tuesday");
+        assert!(Date::parse("2026-02-14").unwrap().is_weekend());
+        assert!(!Date::parse("2026-02-16").unwrap().is_weekend());
+        // Defined at the extremes, where the calendar is not.
+        assert!(Date(i32::MAX).weekday() < 7 && Date(i32::MIN).weekday() < 7);
+        // Seven consecutive days are each weekday once.
+        let mut seen: Vec<u8> = (0..7).map(|i| Date(100 + i).weekday()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![0, 1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn year_month_day_round_trips() {
+        let d = Date::parse("2024-02-29").unwrap();
+        assert_eq!(d.year_month_day(), Some((2024, 2, 29)));
+        assert_eq!(Date::from_year_month_day(2024, 2, 29), Some(d));
+        assert_eq!(Date::from_year_month_day(2026, 2, 29), None);
+        assert_eq!(Date::from_year_month_day(2026, 13, 1), None);
+        assert_eq!(Date(i32::MAX).year_month_day(), None);
+    }
+}

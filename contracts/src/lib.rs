@@ -6,6 +6,8 @@
 //! - [`documents`]: anchors, delivery receipts, the history of documents and cases;
 //! - [`workflow`]: the case lifecycle and who may anchor which document when;
 //! - [`governance`]: k-of-n agency approval of registry and parameter changes;
+//! - [`calendar`]: the holiday calendar and deadline counting (start day excluded, rest-day
+//!   extension, working days);
 //! - [`runtime`]: envelope checks, dispatch, block execution, queries.
 //!
 //! No I/O, no clock, no randomness: the same block on the same state gives the same result on
@@ -13,6 +15,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![warn(missing_docs)]
 
+pub mod calendar;
 pub mod call;
 pub mod documents;
 pub mod evidence;

@@ -176,3 +176,48 @@ fn input_errors_name_cause_and_fix() {
         assert!(stdout(&o).contains(cmd), "--help lists {cmd}");
     }
 }
+
+/// `gov propose set-holidays --file`: the file is read and checked before anything else
+/// (no home or node is needed to see these answers).
+#[test]
+fn set_holidays_reads_one_year_from_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("no-home");
+    let propose = |extra: &[&str]| {
+        let mut args = vec!["--home", p(&home), "gov", "propose", "set-holidays", "--node", "127.0.0.1:1"];
+        args.extend_from_slice(extra);
+        custos(&args)
+    };
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/calendars/cn-2026.txt");
+
+    // The shipped file parses; a wrong --year is refused, naming both years.
+    let o = propose(&["--file", shipped, "--year", "2027"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("lists dates of 2026, not of --year 2027"), "{}", stderr(&o));
+    // With the right year it gets past the file (and then fails on the missing home).
+    let o = propose(&["--file", shipped, "--year", "2026"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!stderr(&o).contains("holiday file") && !stderr(&o).contains("lists"), "{}", stderr(&o));
+
+    // Two years in one file: refused.
+    let two = tmp.path().join("two.txt");
+    std::fs::write(&two, "2026-10-01 holiday 国庆节\n2027-01-01 holiday 元旦\n").unwrap();
+    let o = propose(&["--file", p(&two)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("lists dates of 2026, 2027: one year per file"), "{}", stderr(&o));
+
+    // A mistake in the file names its line.
+    let bad = tmp.path().join("bad.txt");
+    std::fs::write(&bad, "# 2026\n2026-10-01 holiday\n2026-10-03 holiday\n").unwrap();
+    let o = propose(&["--file", p(&bad)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("line 3: holiday 2026-10-03 is a Saturday"), "{}", stderr(&o));
+
+    // --file excludes the lists; without --file, --year is required.
+    let o = propose(&["--file", shipped, "--holidays", "2026-10-01"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    let o = propose(&["--holidays", "2026-10-01"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--year"), "{}", stderr(&o));
+}
