@@ -19,6 +19,7 @@ use serde::Serialize;
 use custos_primitives::codec::{BoundedVec, ConstU32};
 use custos_primitives::types::{AgencyId, AgencyLevel, AgencyRole, NodeId};
 
+use crate::calendar::Period;
 use crate::call::{Date, MAX_CERT_DER};
 
 /// Most holidays (or adjusted working days) listed for one year.
@@ -163,67 +164,88 @@ impl Default for ChainParams {
     }
 }
 
-/// The deadline table of domain.md §4. Values marked [K] there are unverified and so
-/// parameters, changed only by governance. Days are calendar days unless named `working`.
+/// The deadline table of domain.md §4, each deadline a [`Period`]: amount, unit (calendar days,
+/// working days, months, hours), whether the start day is excluded and whether a period ending
+/// on a rest day extends to the next working day — all governance parameters. Values marked [K]
+/// in domain.md are unverified and kept here, not in code; the supervision rules say which of
+/// their findings rest on a statutory period and which on a configurable one.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeadlineParams {
     /// NOTIFY_CCA: notice to the CCA after the decision takes effect (Law Art.20).
-    pub notify_cca: u32,
+    pub notify_cca: Period,
     /// DELIVER_DOCS: legal documents delivered to the CCA (Law Art.20).
-    pub deliver_docs: u32,
-    /// RECEIPT_BACK: CCA's receipt after receiving documents [K].
-    pub receipt_back: u32,
+    pub deliver_docs: Period,
+    /// RECEIPT_BACK: the recipient's receipt after the documents were sent [K].
+    pub receipt_back: Period,
     /// SUBJECT_REPORT: subject reports after the judgment or ruling takes effect (Law Art.21).
-    pub subject_report: u32,
+    pub subject_report: Period,
     /// TEMP_OUT_TRANSFER: custodial body transfers a 暂外 subject (Law Art.21).
-    pub temp_out_transfer: u32,
-    /// ASSESSMENT: investigation assessment, working days [K].
-    pub assessment_working: u32,
-    /// ASSESSMENT under the fast-track procedure, working days [K].
-    pub assessment_fast_track_working: u32,
-    /// ARREST_DECISION, hours (Law Art.47).
-    pub arrest_decision_hours: u32,
+    pub temp_out_transfer: Period,
+    /// ASSESSMENT: investigation assessment [K].
+    pub assessment: Period,
+    /// ASSESSMENT under the fast-track procedure [K].
+    pub assessment_fast_track: Period,
+    /// ARREST_DECISION (Law Art.47).
+    pub arrest_decision: Period,
     /// REVOKE_RULING (Law Art.48).
-    pub revoke_ruling: u32,
+    pub revoke_ruling: Period,
     /// COMMIT_DECISION (Law Art.49).
-    pub commit_decision: u32,
+    pub commit_decision: Period,
     /// REDUCTION_RULING (Law Art.33).
-    pub reduction_ruling: u32,
+    pub reduction_ruling: Period,
     /// COMMIT_PHYSICAL: "立即/及时" made a number (config).
-    pub commit_physical: u32,
+    pub commit_physical: Period,
     /// RELEASE_LAG: release after the end date (config).
-    pub release_lag: u32,
+    pub release_lag: Period,
     /// DETENTION_NOTICE [K].
-    pub detention_notice: u32,
-    /// ETAG_MAX, months (Law Art.29).
-    pub etag_max_months: u32,
-    /// MEDICAL_REVIEW_INTERVAL, months [K].
-    pub medical_review_months: u32,
-    /// Days the supervised body has to answer a correction opinion (provincial rule).
-    pub correction_reply: u32,
+    pub detention_notice: Period,
+    /// ETAG_MAX per approval (Law Art.29).
+    pub etag_max: Period,
+    /// MEDICAL_REVIEW_INTERVAL [K].
+    pub medical_review: Period,
+    /// XFER_FILES: files sent to the new CCA after a transfer decision [K].
+    pub transfer_files: Period,
+    /// XFER_SUBJECT_REPORT: the subject reports at the new CCA [K].
+    pub transfer_report: Period,
+    /// The supervised body answers a correction opinion (provincial rule) [P].
+    pub correction_reply: Period,
+    /// LEAVE_PER_APPROVAL_MAX, days [K].
+    pub leave_max_days: u32,
+    /// LEAVE_2MONTH_CUM_MAX: days of leave in any window of [`Self::leave_window_days`] [K].
+    pub leave_window_max_days: u32,
+    /// The window of the cumulative leave limit, days (two months) [K].
+    pub leave_window_days: u32,
+    /// WARNINGS_BEFORE_REVOKE [P/K].
+    pub warnings_before_revoke: u32,
 }
 
 impl Default for DeadlineParams {
     fn default() -> Self {
         DeadlineParams {
-            notify_cca: 5,
-            deliver_docs: 10,
-            receipt_back: 5,
-            subject_report: 10,
-            temp_out_transfer: 10,
-            assessment_working: 10,
-            assessment_fast_track_working: 5,
-            arrest_decision_hours: 48,
-            revoke_ruling: 30,
-            commit_decision: 30,
-            reduction_ruling: 30,
-            commit_physical: 3,
-            release_lag: 0,
-            detention_notice: 3,
-            etag_max_months: 3,
-            medical_review_months: 3,
-            correction_reply: 7,
+            notify_cca: Period::calendar_days(5),
+            deliver_docs: Period::calendar_days(10),
+            receipt_back: Period::calendar_days(5),
+            subject_report: Period::calendar_days(10),
+            temp_out_transfer: Period::calendar_days(10),
+            assessment: Period::working_days(10),
+            assessment_fast_track: Period::working_days(5),
+            arrest_decision: Period::hours(48),
+            revoke_ruling: Period::calendar_days(30),
+            commit_decision: Period::calendar_days(30),
+            reduction_ruling: Period::calendar_days(30),
+            commit_physical: Period::calendar_days(3),
+            release_lag: Period::calendar_days(0),
+            detention_notice: Period::calendar_days(3),
+            etag_max: Period::months(3),
+            medical_review: Period::months(3),
+            transfer_files: Period::calendar_days(5),
+            transfer_report: Period::calendar_days(7),
+            correction_reply: Period::calendar_days(7),
+            leave_max_days: 30,
+            leave_window_max_days: 30,
+            leave_window_days: 61,
+            warnings_before_revoke: 2,
         }
     }
 }
@@ -465,11 +487,14 @@ mod tests {
     #[test]
     fn default_deadlines_are_the_laws() {
         let d = DeadlineParams::default();
-        assert_eq!((d.notify_cca, d.deliver_docs), (5, 10), "Law Art.20");
-        assert_eq!((d.subject_report, d.temp_out_transfer), (10, 10), "Law Art.21");
-        assert_eq!(d.arrest_decision_hours, 48, "Law Art.47");
-        assert_eq!((d.revoke_ruling, d.commit_decision, d.reduction_ruling), (30, 30, 30), "Law Art.33, 48, 49");
-        assert_eq!(d.etag_max_months, 3, "Law Art.29");
-        assert_eq!(d.receipt_back, 5, "实施办法, not the repealed 2012 rule's 3 working days");
+        let days = Period::calendar_days;
+        assert_eq!((d.notify_cca, d.deliver_docs), (days(5), days(10)), "Law Art.20");
+        assert_eq!((d.subject_report, d.temp_out_transfer), (days(10), days(10)), "Law Art.21");
+        assert_eq!(d.arrest_decision, Period::hours(48), "Law Art.47");
+        assert_eq!((d.revoke_ruling, d.commit_decision, d.reduction_ruling), (days(30), days(30), days(30)));
+        assert_eq!(d.etag_max, Period::months(3), "Law Art.29");
+        assert_eq!(d.receipt_back, days(5), "实施办法, not the repealed 2012 rule's 3 working days");
+        assert_eq!(d.assessment, Period::working_days(10), "实施办法: working days");
+        assert!(d.notify_cca.start_excluded && d.notify_cca.extend_past_rest_days, "刑诉法 / 民法典 counting");
     }
 }

@@ -167,7 +167,7 @@ fn a_vote_after_the_proposal_expired_is_refused() {
 #[test]
 fn a_proposal_is_rejected_once_three_agencies_of_five_reject() {
     let (mut w, _, mut a) = setup(SuiteId::Sm);
-    let deadlines = DeadlineParams { notify_cca: 3, ..DeadlineParams::default() };
+    let deadlines = DeadlineParams { notify_cca: custos_contracts::calendar::Period::calendar_days(3), ..DeadlineParams::default() };
     let id = w.propose(&mut a.court, GovAction::SetDeadlines(deadlines));
     w.vote(&mut a.police, id, false);
     w.vote(&mut a.prison, id, false);
@@ -282,7 +282,11 @@ fn an_agency_running_a_validator_is_removed_only_after_its_node_and_then_its_mem
 fn set_deadlines_changes_the_deadline_table() {
     let (mut w, _, mut a) = setup(SuiteId::Sm);
     assert_eq!(w.runtime.deadlines(&w.state), DeadlineParams::default());
-    let table = DeadlineParams { receipt_back: 3, correction_reply: 15, ..DeadlineParams::default() };
+    let table = DeadlineParams {
+        receipt_back: custos_contracts::calendar::Period::working_days(3),
+        correction_reply: custos_contracts::calendar::Period::calendar_days(15),
+        ..DeadlineParams::default()
+    };
     pass(&mut w, &mut a, GovAction::SetDeadlines(table.clone()));
     assert_eq!(w.runtime.deadlines(&w.state), table);
 }
