@@ -210,6 +210,9 @@ pub struct DeadlineParams {
     pub transfer_report: Period,
     /// The supervised body answers a correction opinion (provincial rule) [P].
     pub correction_reply: Period,
+    /// A revocation or commitment proposed after the last warning the ladder allows ("及时",
+    /// config).
+    pub sanction_proposal: Period,
     /// LEAVE_PER_APPROVAL_MAX, days [K].
     pub leave_max_days: u32,
     /// LEAVE_2MONTH_CUM_MAX: days of leave in any window of [`Self::leave_window_days`] [K].
@@ -242,6 +245,7 @@ impl Default for DeadlineParams {
             transfer_files: Period::calendar_days(5),
             transfer_report: Period::calendar_days(7),
             correction_reply: Period::calendar_days(7),
+            sanction_proposal: Period::calendar_days(7),
             leave_max_days: 30,
             leave_window_max_days: 30,
             leave_window_days: 61,

@@ -23,6 +23,7 @@ pub mod governance;
 pub mod registry;
 pub mod runtime;
 pub mod state;
+pub mod supervision;
 pub mod workflow;
 
 pub use call::{

@@ -167,7 +167,10 @@ fn a_vote_after_the_proposal_expired_is_refused() {
 #[test]
 fn a_proposal_is_rejected_once_three_agencies_of_five_reject() {
     let (mut w, _, mut a) = setup(SuiteId::Sm);
-    let deadlines = DeadlineParams { notify_cca: custos_contracts::calendar::Period::calendar_days(3), ..DeadlineParams::default() };
+    let deadlines = DeadlineParams {
+        notify_cca: custos_contracts::calendar::Period::calendar_days(3),
+        ..DeadlineParams::default()
+    };
     let id = w.propose(&mut a.court, GovAction::SetDeadlines(deadlines));
     w.vote(&mut a.police, id, false);
     w.vote(&mut a.prison, id, false);
