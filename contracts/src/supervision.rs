@@ -624,7 +624,8 @@ fn s08_s09_leave(e: &mut Eval<'_, '_>) {
         let window_start = end.0 - p.leave_window_days as i32 + 1;
         let total: i32 =
             leaves[..=i].iter().map(|&(_, s, t)| (t.0.min(end.0) - s.0.max(window_start) + 1).max(0)).sum();
-        if total as u32 > p.leave_window_max_days {
+        // (A single leave over the limit is reported once, above.)
+        if days <= p.leave_max_days && total as u32 > p.leave_window_max_days {
             e.breach(
                 "S08",
                 Basis::Configurable,

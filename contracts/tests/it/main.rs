@@ -8,5 +8,6 @@ mod evidence;
 mod golden;
 mod governance;
 mod registry;
+mod supervision;
 mod support;
 mod workflow;
