@@ -573,6 +573,8 @@ struct Checker {
     /// Agency CA certificates: genesis, then proven registry records.
     cas: BTreeMap<AgencyId, Certificate>,
     signatures: usize,
+    /// Node certificates (DER) whose chain to their agency CA already held.
+    chained: BTreeSet<Vec<u8>>,
 }
 
 /// Verifies a bundle against the trusted genesis. Never panics on any input.
@@ -610,6 +612,7 @@ pub fn verify(bundle: &Bundle, trust: TrustAnchor) -> Report {
         headers: BTreeMap::new(),
         facts: BTreeMap::new(),
         signatures: 0,
+        chained: BTreeSet::new(),
     };
     c.index(bundle);
     c.read_agency_cas();
@@ -849,6 +852,11 @@ impl Checker {
             let cert_check = match (certs.get(&v.node_id), self.cas.get(&v.agency)) {
                 (None, _) => Err("no node certificate in the genesis or a proven node record".to_owned()),
                 (_, None) => Err("its agency's CA is unknown".to_owned()),
+                // The chain (issuer, signature, constraints, key) once per certificate; its
+                // validity and the CA's at every height it signs at.
+                (Some(nc), Some(ca)) if self.chained.contains(nc.der()) => {
+                    nc.check_validity(at).and_then(|()| ca.check_validity(at)).map_err(|e| e.to_string())
+                }
                 (Some(nc), Some(ca)) => x509::verify_member(&self.suite, nc, ca, at, Some(MemberRole::Node))
                     .map_err(|e| e.to_string())
                     .and_then(|m| {
@@ -859,6 +867,11 @@ impl Checker {
                         }
                     }),
             };
+            if cert_check.is_ok()
+                && let Some(nc) = certs.get(&v.node_id)
+            {
+                self.chained.insert(nc.der().to_vec());
+            }
             if let Err(reason) = cert_check {
                 self.fail(Failure::NodeCertificate { height, node, agency, reason });
                 continue;
