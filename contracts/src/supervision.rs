@@ -736,7 +736,7 @@ fn s11_s12_decisions(e: &mut Eval<'_, '_>) {
             "take the subject into custody (收监执行)".into(),
             order.dates.effective.unwrap_or(order.anchored),
             &p.commit_physical,
-            committed.map(|c| (c, c.dates.received.unwrap_or(c.anchored))),
+            committed.map(|c| (c, c.dates.effective.or(c.dates.received).unwrap_or(c.anchored))),
             vec![proof(format!("{} ordered", order.doc_type), order)],
             Missing::Document { types: vec!["COMMITTED".into()], from: custodian.to_string() },
         );

@@ -401,13 +401,13 @@ fn s11_rulings_within_thirty_days_and_arrest_decisions_within_48_hours() {
 
     let mut c = Case::decided(SubjectKind::Probation, "2026-01-05");
     c.judgment("2026-01-05");
-    c.doc("ARREST_REQ", "justice", &["police"], &["procuratorate"], "2026-03-02", Dates::default());
-    c.doc("ARREST_DECISION", "police", &["justice"], &[], "2026-03-04", Dates::default());
+    c.doc("ARREST_REQ", "justice", &["court"], &["procuratorate"], "2026-03-02", Dates::default());
+    c.doc("ARREST_DECISION", "court", &["justice"], &["procuratorate"], "2026-03-04", Dates::default());
     assert!(c.rule("S11", "2026-03-10").is_empty(), "48 hours: two days");
     let mut c = Case::decided(SubjectKind::Probation, "2026-01-05");
     c.judgment("2026-01-05");
-    c.doc("ARREST_REQ", "justice", &["police"], &["procuratorate"], "2026-03-02", Dates::default());
-    c.doc("ARREST_DECISION", "police", &["justice"], &[], "2026-03-05", Dates::default());
+    c.doc("ARREST_REQ", "justice", &["court"], &["procuratorate"], "2026-03-02", Dates::default());
+    c.doc("ARREST_DECISION", "court", &["justice"], &["procuratorate"], "2026-03-05", Dates::default());
     assert_eq!(one(&c.rule("S11", "2026-03-10")).days_overdue, 1);
 }
 
@@ -420,7 +420,7 @@ fn s12_custody_within_the_configured_days_of_a_revocation() {
     assert!(c.rule("S12", "2026-03-05").is_empty());
     let f = c.rule("S12", "2026-03-06");
     assert_eq!((one(&f).agency.as_str(), one(&f).basis), ("police", Basis::Configurable));
-    c.doc("COMMITTED", "police", &["court"], &["justice", "procuratorate"], "2026-03-06", recv("2026-03-05"));
+    c.doc("COMMITTED", "police", &["court"], &["justice", "procuratorate"], "2026-03-06", eff("2026-03-05"));
     assert!(c.rule("S12", "2026-03-10").is_empty(), "taken in on the last day (recorded the next)");
 }
 
