@@ -316,3 +316,200 @@ pub fn evaluate_all<'a>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_contracts::call::{BusinessDates, DocType, SubjectKind};
+    use custos_contracts::documents::{self, CaseEvent, ReceiptRecord};
+    use custos_contracts::workflow::{CaseRecord, CaseState};
+    use custos_primitives::Hash;
+    use custos_primitives::types::{CertFingerprint, DocHash};
+
+    use crate::store::Commit;
+
+    fn agency(s: &str) -> AgencyId {
+        AgencyId::new(s).unwrap()
+    }
+
+    const DAY_MS: u64 = 86_400_000;
+    /// 2026-03-02 00:00 CST, a Monday.
+    const T0: u64 = 1_772_380_800_000;
+
+    fn case_ref() -> CaseRef {
+        CaseRef(Hash([7; 32]))
+    }
+    fn doc() -> DocHash {
+        DocHash(Hash([9; 32]))
+    }
+
+    /// A probation case whose judgment (to the justice bureau, copied to the procuratorate) is
+    /// anchored at height 1.
+    fn base_state() -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let eff = Date::from_unix_seconds_cst((T0 / 1000) as i64);
+        let record = CaseRecord {
+            case_ref: case_ref(),
+            kind: Some(SubjectKind::Probation),
+            state: CaseState::Decided,
+            commissioned_by: None,
+            deciding_body: Some(agency("court")),
+            cca: Some(agency("justice")),
+            decision_effective: Some(eff),
+            correction_end: Some(eff.plus_days(365)),
+            handed_over: false,
+            events: 1,
+            opened_at: 1,
+            updated_at: 1,
+        };
+        let anchor = AnchorRecord {
+            doc_hash: doc(),
+            doc_type: DocType::new("JUDGMENT").unwrap(),
+            case_ref: case_ref(),
+            issuer: agency("court"),
+            signer: CertFingerprint(Hash([1; 32])),
+            recipients: vec![agency("justice")],
+            copies: vec![agency("procuratorate")],
+            dates: BusinessDates { effective: Some(eff), ..BusinessDates::default() },
+            subject_kind: Some(SubjectKind::Probation),
+            eseal_ref: None,
+            case_state: Some(CaseState::Decided),
+            height: 1,
+            time_ms: T0,
+            tx_id: TxId(Hash([2; 32])),
+        };
+        let ev = CaseEvent {
+            doc_hash: doc(),
+            doc_type: DocType::new("JUDGMENT").unwrap(),
+            issuer: agency("court"),
+            from: None,
+            to: CaseState::Decided,
+            height: 1,
+        };
+        BTreeMap::from([
+            (documents::case_key(&case_ref()), record.encode()),
+            (documents::doc_key(&doc()), anchor.encode()),
+            (documents::case_event_key(&case_ref(), 0), ev.encode()),
+        ])
+    }
+
+    fn receipt_block() -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, Vec<(TxId, TxOutcome)>) {
+        let r = ReceiptRecord {
+            agency: agency("justice"),
+            signer: CertFingerprint(Hash([3; 32])),
+            height: 2,
+            time_ms: T0 + 2 * DAY_MS,
+            tx_id: TxId(Hash([4; 32])),
+        };
+        let writes = vec![(documents::receipt_key(&doc(), &agency("justice")), Some(r.encode()))];
+        let outcome = TxOutcome {
+            height: 2,
+            index: 0,
+            result: Ok(vec![Event::Received { doc: doc(), agency: agency("justice") }]),
+        };
+        (writes, vec![(TxId(Hash([4; 32])), outcome)])
+    }
+
+    #[test]
+    fn a_receipt_updates_the_digest_of_its_documents_case() {
+        let base = base_state();
+        let before = CaseDigest::read(&base, &case_ref()).unwrap().unwrap();
+        assert!(before.docs[0].receipts.is_empty());
+        let (writes, outcomes) = receipt_block();
+        let after = AfterBlock::new(&base, &writes);
+        assert_eq!(touched_cases(&after, &outcomes), BTreeSet::from([case_ref()]));
+        let index = block_index_writes(&after, &outcomes);
+        assert_eq!(index.len(), 1);
+        assert_eq!(index[0].0, digest_key(&case_ref()));
+        let d = CaseDigest::decode_stored(&index[0].1).unwrap();
+        assert_eq!(d.docs[0].receipts.len(), 1);
+        assert_eq!(d.docs[0].receipts[0].agency, agency("justice"));
+        assert_eq!(d.docs[0].receipts[0].height, 2);
+    }
+
+    #[test]
+    fn failed_transactions_and_other_events_touch_no_case() {
+        let base = base_state();
+        let failed = TxOutcome {
+            height: 2,
+            index: 0,
+            result: Err(custos_contracts::runtime::CallError::from(documents::DocumentError::NotAnchored(doc()))),
+        };
+        let other =
+            TxOutcome { height: 2, index: 1, result: Ok(vec![Event::EncryptionKeySet { agency: agency("court") }]) };
+        let outcomes = vec![(TxId(Hash([5; 32])), failed), (TxId(Hash([6; 32])), other)];
+        assert!(block_index_writes(&base, &outcomes).is_empty());
+    }
+
+    fn commit(store: &Store, height: u64, state: Vec<(Vec<u8>, Option<Vec<u8>>)>, index: Vec<(Vec<u8>, Vec<u8>)>) {
+        store
+            .commit(&Commit {
+                height,
+                block_hash: custos_primitives::types::BlockHash(Hash([height as u8; 32])),
+                block: vec![height as u8],
+                certificate: b"cert".to_vec(),
+                state_writes: state,
+                index_writes: index,
+                ..Commit::default()
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn the_index_is_rebuilt_once_from_state_and_then_kept_by_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // A data folder from before the index: state but no digests, no version.
+        commit(&store, 1, base_state().into_iter().map(|(k, v)| (k, Some(v))).collect(), vec![]);
+        assert_eq!(index_version(&store).unwrap(), None);
+        assert_eq!(rebuild_if_needed(&store).unwrap(), Some(1));
+        assert_eq!(index_version(&store).unwrap(), Some(INDEX_VERSION));
+        assert_eq!(rebuild_if_needed(&store).unwrap(), None);
+        let stored = store.index_get(&digest_key(&case_ref())).unwrap().unwrap();
+        assert!(CaseDigest::decode_stored(&stored).unwrap().docs[0].receipts.is_empty());
+
+        // The receipt's block carries the new digest in its own batch.
+        let (writes, outcomes) = receipt_block();
+        let state = StoreState(&store);
+        let index = block_index_writes(&AfterBlock::new(&state, &writes), &outcomes);
+        commit(&store, 2, writes, index);
+        let stored = store.index_get(&digest_key(&case_ref())).unwrap().unwrap();
+        assert_eq!(CaseDigest::decode_stored(&stored).unwrap().docs[0].receipts.len(), 1);
+    }
+
+    #[test]
+    fn the_query_filters_by_access_rule_and_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        commit(&store, 1, base_state().into_iter().map(|(k, v)| (k, Some(v))).collect(), vec![]);
+        rebuild_if_needed(&store).unwrap();
+        let roles = BTreeMap::from([
+            (agency("court"), AgencyRole::Court),
+            (agency("procuratorate"), AgencyRole::Procuratorate),
+            (agency("police"), AgencyRole::Police),
+            (agency("justice"), AgencyRole::Justice),
+        ]);
+        let inputs = Inputs { params: DeadlineParams::default(), calendar: Calendar::default(), roles };
+        let start = Date::from_unix_seconds_cst((T0 / 1000) as i64);
+        let q = Query { as_of: start.plus_days(30), rule: None, agency: None, case: None, limit: 1000 };
+        let all = query(&store, &inputs, &q, &Access::All).unwrap();
+        assert_eq!(all.cases, 1);
+        // The police was not copied (S03, the court); the justice bureau never acknowledged
+        // (S05) nor registered the subject (S04).
+        assert!(all.findings.iter().any(|f| f.rule == "S03" && f.agency == "court"), "{:#?}", all.findings);
+        assert!(all.findings.iter().any(|f| f.agency == "justice"), "{:#?}", all.findings);
+        let police = query(&store, &inputs, &q, &Access::Only(agency("police"))).unwrap();
+        assert!(police.findings.is_empty() && police.matched == 0);
+        let court = query(&store, &inputs, &q, &Access::Only(agency("court"))).unwrap();
+        assert!(!court.findings.is_empty() && court.findings.iter().all(|f| f.agency == "court"));
+        let s03 = Query { rule: Some("S03".into()), ..q.clone() };
+        let only = query(&store, &inputs, &s03, &Access::All).unwrap();
+        assert!(!only.findings.is_empty() && only.findings.iter().all(|f| f.rule == "S03"));
+        let limited = query(&store, &inputs, &Query { limit: 1, ..q.clone() }, &Access::All).unwrap();
+        assert_eq!(limited.findings.len(), 1);
+        assert_eq!(limited.matched, all.matched);
+        let before = Query { as_of: start.plus_days(-1), ..q.clone() };
+        assert!(query(&store, &inputs, &before, &Access::All).unwrap().findings.is_empty());
+        let other_case = Query { case: Some(CaseRef(Hash([8; 32]))), ..q };
+        assert_eq!(query(&store, &inputs, &other_case, &Access::All).unwrap().cases, 0);
+    }
+}
