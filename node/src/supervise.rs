@@ -318,6 +318,7 @@ pub fn evaluate_all<'a>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 mod tests {
     use super::*;
     use custos_contracts::call::{BusinessDates, DocType, SubjectKind};
