@@ -60,7 +60,7 @@ impl TrustArgs {
     }
 }
 
-fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     if path.exists() {
         bail!("{} exists; evidence export never overwrites a file", path.display());
     }
@@ -97,13 +97,13 @@ fn read_salt(file: &Path, receipt: Option<&Path>) -> Result<Salt> {
     Ok(Salt(salt))
 }
 
-async fn fetch_bundle(s: &mut Session, req: ExportEvidenceRequest) -> Result<Bundle> {
+pub(crate) async fn fetch_bundle(s: &mut Session, req: ExportEvidenceRequest) -> Result<Bundle> {
     let r = s.client.export_evidence(req).await.map_err(|e| status_err(&s.addr, e))?.into_inner();
     Bundle::from_bytes(&r.bundle).map_err(|e| anyhow!("the node's bundle: {e}"))
 }
 
 /// Verifies a freshly exported bundle against the home's genesis; a failure is the node's.
-fn check_export(s: &Session, bundle: &Bundle) -> Result<Verified> {
+pub(crate) fn check_export(s: &Session, bundle: &Bundle) -> Result<Verified> {
     let trust = TrustArgs { home: Some(s.home.clone()), ..TrustArgs::default() };
     let (anchor, _) = trust.anchor()?;
     let report = evidence::verify(bundle, anchor);

@@ -26,6 +26,7 @@ mod cases;
 mod dossier;
 mod evidence;
 mod ledger;
+mod supervise;
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
@@ -102,6 +103,40 @@ enum Command {
     /// at a height: the proof is checked locally against the block header's state root.
     #[command(subcommand, long_about = PROVE_ABOUT)]
     Prove(ProveCommand),
+    /// Procuratorial supervision (检察监督): the legal duties missed or done late in every
+    /// case — rule, case, agency at fault, duty, deadline, days overdue, basis, the transactions
+    /// that prove it and what is missing. The node shows the procuratorate and auditors every
+    /// agency's findings, any other agency only its own; every query is in its audit log.
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Args, Debug)]
+struct SuperviseArgs {
+    /// Only this rule, e.g. S02 (docs/cli.md lists the rules).
+    #[arg(long, value_name = "RULE")]
+    rule: Option<String>,
+    /// The date to ask about, YYYY-MM-DD (default: today, China Standard Time, by the node's clock).
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Only findings against this agency (registry id).
+    #[arg(long, value_name = "AGENCY")]
+    agency: Option<String>,
+    /// Only this case: its number (hashed with the consortium case key) or reference (64 hex).
+    #[arg(long, value_name = "CASE")]
+    case: Option<String>,
+    /// At most this many findings (node default 1000, at most 10000).
+    #[arg(long, value_name = "N")]
+    limit: Option<u32>,
+    /// Ask as this home's auditor (member role `auditor`) rather than its clerk.
+    #[arg(long)]
+    auditor: bool,
+    /// Write the evidence of every finding into DIR (absence bundles of missing receipts,
+    /// otherwise the bundles of the documents its proofs name), each verified against this
+    /// home's genesis first.
+    #[arg(long, value_name = "DIR")]
+    evidence: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 const PROVE_ABOUT: &str = "Prove from the authenticated state (a Jellyfish Merkle tree whose root \
@@ -1007,6 +1042,21 @@ fn run(cli: Cli) -> Result<()> {
             let home = need_home(cli.home.as_deref())?;
             let found = runtime()?.block_on(cases::doc_show(home, node.node.as_deref(), &doc, height, node.json))?;
             if found { Ok(()) } else { Err(VerificationFailed(format!("{doc} is not anchored")).into()) }
+        }
+        Command::Supervise(a) => {
+            let home = need_home(cli.home.as_deref())?;
+            let args = supervise::Args {
+                rule: a.rule,
+                as_of: a.as_of,
+                agency: a.agency,
+                case: a.case,
+                limit: a.limit,
+                auditor: a.auditor,
+                evidence: a.evidence,
+                node: a.node.node,
+                json: a.node.json,
+            };
+            runtime()?.block_on(supervise::supervise(home, &args))
         }
         Command::DocTypes => {
             cases::doc_types();

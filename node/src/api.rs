@@ -15,19 +15,21 @@ use custos_api::pb::{
     CommitEvent as PbCommitEvent, ExportEvidenceRequest, ExportEvidenceResponse, GetAccountRequest, GetAccountResponse,
     GetAnchorRequest, GetAnchorResponse, GetBlockRequest, GetBlockResponse, GetStateProofRequest,
     GetStateProofResponse, GetTxRequest, GetTxResponse, StatusRequest, StatusResponse, SubmitTxRequest,
-    SubmitTxResponse, SubscribeRequest, TxResult, Validator as PbValidator,
+    SubmitTxResponse, SubscribeRequest, SuperviseRequest, SuperviseResponse, TxResult, Validator as PbValidator,
 };
 use custos_consensus::block::Block;
 use custos_contracts::evidence::{self, EvidenceError};
 use custos_contracts::runtime::{Runtime, TxError};
 use custos_contracts::state;
 use custos_primitives::genesis::ValidatedGenesis;
-use custos_primitives::types::{AgencyId, CertFingerprint, DocHash, NodeId, TxId};
+use custos_primitives::types::{AgencyId, AgencyRole, CaseRef, CertFingerprint, DocHash, MemberRole, NodeId, TxId};
 use parity_scale_codec::Encode;
 
 use crate::app::{Shared, StoreState};
+use crate::dossier::{AuditLog, caller};
 use crate::evidence::StoreSource;
 use crate::mempool::MempoolError;
+use crate::supervise::{self, Access, Query};
 
 /// The ledger service.
 #[derive(Debug, Clone)]
@@ -35,12 +37,65 @@ pub struct LedgerService {
     shared: Arc<Shared>,
     node_id: NodeId,
     genesis: Arc<ValidatedGenesis>,
+    audit: Arc<AuditLog>,
 }
 
 impl LedgerService {
-    /// A service over the node's shared state.
-    pub fn new(shared: Arc<Shared>, node_id: NodeId, genesis: Arc<ValidatedGenesis>) -> Self {
-        LedgerService { shared, node_id, genesis }
+    /// A service over the node's shared state; supervision queries are appended to `audit`.
+    pub fn new(shared: Arc<Shared>, node_id: NodeId, genesis: Arc<ValidatedGenesis>, audit: Arc<AuditLog>) -> Self {
+        LedgerService { shared, node_id, genesis, audit }
+    }
+}
+
+/// Findings returned by `Supervise` when the request sets no limit.
+pub const SUPERVISE_DEFAULT_LIMIT: usize = 1_000;
+/// Most findings one `Supervise` answer carries (about 1 KiB each: well under the client's
+/// message limit).
+pub const SUPERVISE_MAX_LIMIT: usize = 10_000;
+
+fn hex_hash_bytes(s: &str) -> Vec<u8> {
+    custos_primitives::Hash::from_hex(s).map(|h| h.0.to_vec()).unwrap_or_default()
+}
+
+fn pb_finding(f: custos_contracts::supervision::Finding) -> custos_api::pb::Finding {
+    use custos_api::pb::{self, missing::Kind};
+    use custos_contracts::supervision::{Basis, Missing};
+    pb::Finding {
+        rule: f.rule.to_owned(),
+        title: f.title.to_owned(),
+        basis: match f.basis {
+            Basis::Statutory => "statutory",
+            Basis::Configurable => "configurable",
+        }
+        .to_owned(),
+        case_ref: hex_hash_bytes(&f.case_ref),
+        agency: f.agency,
+        duty: f.duty,
+        start: f.start.to_string(),
+        deadline: f.deadline.to_string(),
+        done: f.done.map(|d| d.to_string()),
+        days_overdue: f.days_overdue,
+        proofs: f
+            .proofs
+            .into_iter()
+            .map(|p| pb::Proof {
+                what: p.what,
+                doc: hex_hash_bytes(&p.doc),
+                height: p.height,
+                tx_id: hex_hash_bytes(&p.tx_id),
+            })
+            .collect(),
+        missing: f.missing.map(|m| pb::Missing {
+            kind: Some(match m {
+                Missing::Receipt { doc, agency } => {
+                    Kind::Receipt(pb::MissingReceipt { doc: hex_hash_bytes(&doc), agency })
+                }
+                Missing::Document { types, from } => Kind::Document(pb::MissingDocument { types, from }),
+                Missing::Addressee { doc, role } => {
+                    Kind::Addressee(pb::MissingAddressee { doc: hex_hash_bytes(&doc), role })
+                }
+            }),
+        }),
     }
 }
 
@@ -325,6 +380,85 @@ impl Ledger for LedgerService {
         })
         .await
         .map_err(|e| Status::internal(format!("evidence task failed: {e}")))?
+    }
+
+    async fn supervise(&self, req: Request<SuperviseRequest>) -> Result<Response<SuperviseResponse>, Status> {
+        use custos_contracts::call::Date;
+        use custos_contracts::supervision::RULES;
+        let who = caller(&req)?;
+        let SuperviseRequest { as_of, rule, agency, case_ref, limit } = req.into_inner();
+        let as_of = match as_of.as_deref().map(str::trim) {
+            Some(s) => Date::parse(s).map_err(|e| Status::invalid_argument(format!("as_of: {e}")))?,
+            // A query default, not protocol: today in China Standard Time by this node's clock.
+            None => Date::from_unix_seconds_cst(now_s()),
+        };
+        let rule = rule.map(|r| r.trim().to_ascii_uppercase());
+        if let Some(r) = &rule
+            && !RULES.iter().any(|(id, _)| id == r)
+        {
+            let known: Vec<&str> = RULES.iter().map(|(id, _)| *id).collect();
+            return Err(Status::invalid_argument(format!("rule {r:?} is not one of {}", known.join(", "))));
+        }
+        let agency = agency
+            .map(|a| AgencyId::new(a.trim()).map_err(|e| Status::invalid_argument(format!("agency: {e}"))))
+            .transpose()?;
+        let case = case_ref.map(|c| hash32(&c, "case_ref").map(CaseRef)).transpose()?;
+        let limit = limit.map_or(SUPERVISE_DEFAULT_LIMIT, |l| l as usize);
+        if limit > SUPERVISE_MAX_LIMIT {
+            return Err(Status::invalid_argument(format!("limit {limit} exceeds {SUPERVISE_MAX_LIMIT}")));
+        }
+        let shared = self.shared.clone();
+        let audit = self.audit.clone();
+        // A scan of the whole index and the rules over every case: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let store = &shared.store;
+            let started = std::time::Instant::now();
+            let height = store.last_committed_height().map_err(|e| Status::internal(e.to_string()))?.unwrap_or(0);
+            let state = StoreState(store);
+            // The caller's agency kind comes from the registry; its member role from its certificate.
+            let role = shared.runtime.agency(&state, &who.identity.agency).map(|a| a.role);
+            let access = if role == Some(AgencyRole::Procuratorate) || who.identity.role == MemberRole::Auditor {
+                Access::All
+            } else {
+                Access::Only(who.identity.agency.clone())
+            };
+            let cross_agency = access == Access::All && agency.as_ref().is_none_or(|a| a != &who.identity.agency);
+            let inputs = supervise::inputs(store, &shared.runtime).map_err(|e| Status::internal(e.to_string()))?;
+            let q = Query { as_of, rule, agency, case, limit };
+            let answer = supervise::query(store, &inputs, &q, &access).map_err(|e| Status::internal(e.to_string()))?;
+            let truncated = answer.matched > answer.findings.len() as u64;
+            audit.record_supervision(
+                &who,
+                serde_json::json!({
+                    "height": height,
+                    "as_of": as_of.to_string(),
+                    "rule": q.rule,
+                    "agency": q.agency.as_ref().map(|a| a.to_string()),
+                    "case_ref": q.case.map(|c| c.0.to_string()),
+                    "limit": limit,
+                    "returned": answer.findings.len(),
+                    "truncated": truncated,
+                    "cross_agency": cross_agency,
+                }),
+            )?;
+            debug!(
+                agency = %who.identity.agency,
+                cases = answer.cases,
+                returned = answer.findings.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "supervision query"
+            );
+            Ok(Response::new(SuperviseResponse {
+                height,
+                as_of: as_of.to_string(),
+                truncated,
+                matched: answer.matched,
+                cross_agency: access == Access::All,
+                findings: answer.findings.into_iter().map(pb_finding).collect(),
+            }))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("supervision task failed: {e}")))?
     }
 
     type SubscribeCommitsStream = CommitStream;

@@ -32,6 +32,7 @@ use custos_primitives::types::{BlockHash, BlockHeader, MAX_VALIDATORS, TxId};
 use crate::mempool::{Mempool, SignatureCache};
 use crate::metrics::Metrics;
 use crate::store::{Commit, CommitOutcome, Store};
+use crate::supervise;
 
 /// Bytes of block data per proposal part.
 pub const PART_DATA_BYTES: usize = 256 * 1024;
@@ -631,6 +632,20 @@ impl App {
         };
         let ids = block.tx_ids(self.ctx.suite());
         let state_writes = outcome.writes.clone();
+        // The supervision index: the digest of every case the block touched, over the state
+        // after the block, written in the block's own batch.
+        let index_started = Instant::now();
+        let store_state = StoreState(self.store());
+        let index_writes =
+            supervise::block_index_writes(&supervise::AfterBlock::new(&store_state, &state_writes), &outcome.outcomes);
+        if !index_writes.is_empty() {
+            debug!(
+                height = height.0,
+                cases = index_writes.len(),
+                ms = index_started.elapsed().as_millis() as u64,
+                "case digests updated"
+            );
+        }
         let commit = Commit {
             height: height.0,
             block_hash: hash,
@@ -638,7 +653,7 @@ impl App {
             certificate: encode_commit_cert(&cert),
             txs: ids.iter().copied().zip(block.txs.iter().cloned()).collect(),
             state_writes,
-            index_writes: Vec::new(),
+            index_writes,
             next_validator_set: outcome.next_validators.as_ref().map(|v| v.encode()),
             state_tree: tree,
         };

@@ -69,6 +69,27 @@ impl AuditLog {
             "allowed": allowed,
             "reason": reason,
         });
+        self.append(&line)
+    }
+
+    /// Appends one supervision query: who asked (agency, role, certificate), the filters, how
+    /// many findings were returned, and whether the caller may see other agencies' findings.
+    pub fn record_supervision(&self, caller: &Caller, query: serde_json::Value) -> Result<(), Status> {
+        let mut line = serde_json::json!({
+            "time_ms": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+            "op": "supervise",
+            "caller_agency": caller.identity.agency.to_string(),
+            "caller_role": caller.identity.role.to_string(),
+            "caller_cert": caller.identity.fingerprint.to_string(),
+            "remote": caller.remote.to_string(),
+        });
+        if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), query) {
+            obj.extend(extra);
+        }
+        self.append(&line)
+    }
+
+    fn append(&self, line: &serde_json::Value) -> Result<(), Status> {
         let mut f = self.file.lock().map_err(|_| Status::internal("audit log lock poisoned"))?;
         writeln!(f, "{line}")
             .and_then(|()| f.sync_data())
@@ -96,16 +117,9 @@ impl DossierService {
         agency: AgencyId,
         peers: BTreeMap<AgencyId, String>,
         node_tls: rustls::ClientConfig,
-        audit: AuditLog,
+        audit: Arc<AuditLog>,
     ) -> Self {
-        DossierService {
-            shared,
-            store: Arc::new(store),
-            agency,
-            peers: Arc::new(peers),
-            node_tls,
-            audit: Arc::new(audit),
-        }
+        DossierService { shared, store: Arc::new(store), agency, peers: Arc::new(peers), node_tls, audit }
     }
 
     fn own_member<T>(&self, req: &Request<T>, what: &str) -> Result<Caller, Status> {
@@ -153,7 +167,8 @@ impl DossierService {
     }
 }
 
-fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
+/// The authenticated caller of a request (from its mutual-TLS connection).
+pub fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
     req.extensions()
         .get::<Caller>()
         .cloned()

@@ -14,3 +14,4 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod store;
+pub mod supervise;

@@ -214,6 +214,10 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
     let mut genesis_set = genesis.validators.clone();
     genesis_set.sort_by_key(|v| v.node_id);
     store.set_genesis_validator_set(&parity_scale_codec::Encode::encode(&genesis_set)).map_err(store_err)?;
+    // The supervision index (case digests): rebuilt from the state when missing or older,
+    // before any block is committed.
+    crate::supervise::rebuild_if_needed(&store)
+        .map_err(|e| StartError::Store { path: db_path.clone(), reason: e.to_string() })?;
 
     let ctx = CustosContext::new(genesis.genesis.chain_id.clone(), suite.clone());
     let validators = ValidatorSet::from_genesis(&genesis.validators);
@@ -348,15 +352,24 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
     let dossier_store = custos_dossier::ChunkStore::open(&dossier_dir, node.genesis.suite.clone())
         .map_err(|e| StartError::Store { path: dossier_dir.clone(), reason: e.to_string() })?;
     let audit_path = cfg.data_dir.join("audit.log");
-    let audit = crate::dossier::AuditLog::open(&audit_path)
-        .map_err(|e| StartError::Store { path: audit_path.clone(), reason: e.to_string() })?;
-    let dossier =
-        crate::dossier::DossierService::new(node.shared.clone(), dossier_store, agency.clone(), peers, node_tls, audit);
+    let audit = Arc::new(
+        crate::dossier::AuditLog::open(&audit_path)
+            .map_err(|e| StartError::Store { path: audit_path.clone(), reason: e.to_string() })?,
+    );
+    let dossier = crate::dossier::DossierService::new(
+        node.shared.clone(),
+        dossier_store,
+        agency.clone(),
+        peers,
+        node_tls,
+        audit.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(cfg.rpc.listen)
         .await
         .map_err(|e| StartError::P2p(format!("cannot listen for the API on {}: {e}", cfg.rpc.listen)))?;
     let incoming = crate::grpc::incoming(listener, tls, trust);
-    let service = crate::api::LedgerService::new(node.shared.clone(), node.node_id, Arc::new(node.genesis.clone()));
+    let service =
+        crate::api::LedgerService::new(node.shared.clone(), node.node_id, Arc::new(node.genesis.clone()), audit);
     let server = tonic::transport::Server::builder()
         .initial_stream_window_size(Some(custos_api::client::WINDOW))
         .initial_connection_window_size(Some(custos_api::client::WINDOW))

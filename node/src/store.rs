@@ -525,6 +525,30 @@ impl Store {
         Ok(out)
     }
 
+    /// Calls `f(key, value)` for every secondary-index entry whose key starts with `prefix`, in
+    /// key order, until it returns `Ok(false)` (a scan that does not hold every entry in memory).
+    pub fn index_scan(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        self.scan_prefix(CF_INDEX, prefix, f)
+    }
+
+    /// Calls `f(key, value)` for every state entry whose key starts with `prefix`, in key order,
+    /// until it returns `Ok(false)`.
+    pub fn state_scan(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        self.scan_prefix(CF_STATE, prefix, f)
+    }
+
+    /// Writes secondary-index entries outside a block commit, in one synced batch (rebuilding
+    /// an index from state at startup; a block's own index writes go with its [`Commit`]).
+    pub fn index_put_batch(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let _guard = self.lock();
+        let index = self.cf(CF_INDEX)?;
+        let mut batch = WriteBatch::default();
+        for (k, v) in entries {
+            batch.put_cf(index, k, v);
+        }
+        self.db.write_opt(batch, &synced()).map_err(|source| self.db_err(CF_INDEX, "index write", source))
+    }
+
     /// The validator set in force at `height`: the one stored at the greatest height `<= height`
     /// (sets are stored only when they change: genesis at 1, then `h + 1` for a change decided
     /// at `h`).

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 mod demo;
 mod network;
+mod supervise;
 
 fn custos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_custos")).args(args).env_remove("CUSTOS_HOME").output().unwrap()

@@ -16,9 +16,9 @@ use custos_testnet::net::{self, NodeProcess};
 
 use super::{ok, p, stderr, stdout};
 
-struct Net {
+pub(super) struct Net {
     _tmp: tempfile::TempDir,
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     nodes: Vec<NodeProcess>,
 }
 
@@ -32,7 +32,7 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-fn custos_at(home: &Path, args: &[&str]) -> Output {
+pub(super) fn custos_at(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_custos"))
         .arg("--home")
         .arg(home)
@@ -42,7 +42,7 @@ fn custos_at(home: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn start(base_port: u16) -> Net {
+pub(super) fn start(base_port: u16) -> Net {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
     let mut opts = InitOptions::new(custos_primitives::crypto::SuiteId::Sm, now() - 3600).unwrap();
@@ -133,7 +133,7 @@ fn store_of(dir: &Path, agency: &str) -> ChunkStore {
     ChunkStore::open(dir.join(agency).join("data/dossier"), g.suite.clone()).unwrap()
 }
 
-fn audit_lines(dir: &Path, agency: &str) -> Vec<serde_json::Value> {
+pub(super) fn audit_lines(dir: &Path, agency: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join(agency).join("data/audit.log"))
         .unwrap_or_default()
         .lines()
