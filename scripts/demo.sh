@@ -7,7 +7,9 @@
 # case history (read with state proofs), verify a document, show that a changed document is not
 # anchored, check every certificate independently with OpenSSL 3, export the judgment's evidence
 # bundle (and the proof that the police never acknowledged it), stop the network and verify both
-# bundles offline; a bundle with one byte changed fails.
+# bundles offline; a bundle with one byte changed fails. A second case is delivered late and
+# without the police's copy: `custos supervise` shows both findings with their evidence, the
+# procuratorate anchors a correction opinion and the court replies.
 #
 # Environment: SUITE (sm|intl), DEMO_DIR, KEEP_RUNNING=1, CUSTOS_BIN and CUSTOS_NODE_BIN (use
 # these binaries instead of building), DEMO_CASE / DEMO_SUBJECT / DEMO_ID (the demo's personal
@@ -133,6 +135,34 @@ for a in court procuratorate police prison justice; do
   fi
 done
 
+echo
+echo "== a second case, delivered badly: the court's probation judgment took effect 20 days ago but is"
+echo "      sent only now, copied to the procuratorate and not to the police; the execution notice follows"
+CASE2="${DEMO_CASE2:-(2026)黑0103刑初18号}"
+printf '%s\n案号 %s\n社区矫正对象 %s 身份证号 %s\n(demo %s)\n' "刑事判决书：宣告缓刑" "$CASE2" "$SUBJECT" "$ID_NO" "$(date +%s%N)" > "$DOCS/judgment-2.txt"
+printf '%s\n案号 %s\n(demo %s)\n' "执行通知书" "$CASE2" "$(date +%s%N)" > "$DOCS/exec-notice-2.txt"
+"$CUSTOS" --home "$DIR/court" anchor "$DOCS/judgment-2.txt" --case "$CASE2" --type JUDGMENT --kind probation \
+  --to justice --copy procuratorate \
+  --effective "$(day '-20 days')" --period-start "$(day '-20 days')" --period-end "$(day '+345 days')"
+"$CUSTOS" --home "$DIR/court" anchor "$DOCS/exec-notice-2.txt" --case "$CASE2" --type EXEC_NOTICE \
+  --to justice --copy procuratorate
+echo
+echo "== legal supervision (检察监督): the procuratorate's findings on the second case, with their evidence"
+"$CUSTOS" --home "$DIR/procuratorate" supervise --case "$CASE2"
+rm -rf "$DIR/supervision-evidence"
+"$CUSTOS" --home "$DIR/procuratorate" supervise --case "$CASE2" --rule S03 --evidence "$DIR/supervision-evidence" >/dev/null
+echo "evidence bundles of the S03 finding: $(ls "$DIR/supervision-evidence" | tr '\n' ' ')"
+echo
+echo "== the procuratorate anchors its findings as a correction opinion (纠正意见) to the court; the court replies"
+"$CUSTOS" --home "$DIR/procuratorate" supervise --case "$CASE2" --json > "$DOCS/correction-opinion-2.json"
+"$CUSTOS" --home "$DIR/procuratorate" anchor "$DOCS/correction-opinion-2.json" --case "$CASE2" \
+  --type CORRECTION_OPINION --to court
+printf '%s\n(demo %s)\n' "关于纠正意见的回复：已补送公安机关" "$(date +%s%N)" > "$DOCS/correction-reply-2.txt"
+"$CUSTOS" --home "$DIR/court" anchor "$DOCS/correction-reply-2.txt" --case "$CASE2" --type CORRECTION_REPLY \
+  --to procuratorate
+echo
+echo "== the police, asking about the court, see nothing (findings are for the procuratorate and the agency concerned)"
+"$CUSTOS" --home "$DIR/police" supervise --agency court
 echo
 echo "== the case's verified history (every entry checked against commit certificates), read by the police"
 "$CUSTOS" --home "$DIR/police" history --case "$CASE"

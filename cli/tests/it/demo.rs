@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CASE: &str = "(2026)黑0103刑初4242号";
+const CASE2: &str = "(2026)黑0103刑初4243号";
 const SUBJECT: &str = "李某某";
 const ID_NO: &str = "230103198807074321";
 const AGENCIES: [&str; 5] = ["court", "procuratorate", "police", "prison", "justice"];
@@ -55,6 +56,7 @@ fn probation_case_end_to_end_and_no_personal_data_on_the_ledger() {
         .env("CUSTOS_NODE_BIN", &node)
         .env("DEMO_BASE_PORT", "27600")
         .env("DEMO_CASE", CASE)
+        .env("DEMO_CASE2", CASE2)
         .env("DEMO_SUBJECT", SUBJECT)
         .env("DEMO_ID", ID_NO)
         .env_remove("CUSTOS_HOME")
@@ -102,6 +104,17 @@ fn probation_case_end_to_end_and_no_personal_data_on_the_ledger() {
     // The verified case history lists every step.
     assert!(stdout.contains("every entry verified (commit certificates, proofs)"), "{stdout}");
 
+    // Supervision (issue 7): the second case's late delivery and the police's missing copy.
+    let supervision = stdout
+        .split("== legal supervision")
+        .nth(1)
+        .and_then(|s| s.split("== the procuratorate anchors").next())
+        .unwrap_or_default();
+    for rule in ["S02", "S03"] {
+        assert!(supervision.lines().any(|l| l.contains(rule) && l.contains("court")), "no {rule}:\n{supervision}");
+    }
+    assert!(stdout.contains("evidence bundles of the S03 finding: doc-"), "{stdout}");
+
     // The illegal step was refused with what was expected.
     assert!(stderr.contains("JUDGMENT must be issued by court, not by a police"), "{stderr}");
 
@@ -118,7 +131,7 @@ fn probation_case_end_to_end_and_no_personal_data_on_the_ledger() {
         written.push(dir.join(a).join("node.log"));
     }
     written.retain(|p| p.exists());
-    let needles = [CASE, "黑0103刑初4242", SUBJECT, ID_NO, &ID_NO[..14]];
+    let needles = [CASE, CASE2, "黑0103刑初4242", "黑0103刑初4243", SUBJECT, ID_NO, &ID_NO[..14]];
     let (found, bytes) = scan(&written, &needles);
     eprintln!("privacy scan: {} files, {bytes} bytes written by the five nodes", written.len());
     assert!(written.len() > 20 && bytes > 100_000, "too little scanned: {} files, {bytes} bytes", written.len());

@@ -151,3 +151,104 @@ fn supervise_late_judgment_access_filters_audit_and_evidence() {
     assert!(police_lines.iter().all(|l| l["caller_agency"] == "police" && l["cross_agency"] == false));
     assert_eq!(police_lines.len(), 2);
 }
+
+/// Anchors a document: agency, case, type, further arguments.
+type Anchor<'a> = dyn FnMut(&str, &str, &str, &[&str]) + 'a;
+
+/// One scenario per rule family on five real nodes, each seen by the procuratorate at an as-of
+/// date after its deadline: assessment (S06), supervision (S05, S08, S09, S10, S13, S14),
+/// rulings and replies (S11, S18), temporary-outside (S15).
+#[test]
+fn supervise_one_scenario_per_rule_family() {
+    let net = start(30600);
+    let dir = net.dir.clone();
+    let docs = dir.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let today = today_cst();
+    let day = |n: i32| today.plus_days(n).to_string();
+    let mut n = 0;
+    let mut anchor = |by: &str, case: &str, doc_type: &str, extra: &[&str]| {
+        n += 1;
+        let file = docs.join(format!("doc-{n}.txt"));
+        std::fs::write(&file, format!("{doc_type} #{n} of {case}")).unwrap();
+        let mut args = vec!["anchor", p(&file), "--case", case, "--type", doc_type];
+        args.extend_from_slice(extra);
+        let o = custos_at(&dir.join(by), &args);
+        ok(&o);
+    };
+    let (t0, t10, t40) = (day(0), day(10), day(40));
+    let procuratorate = dir.join("procuratorate");
+    let rules_at = |case: &str, as_of: &str| -> Vec<(String, String)> {
+        let v = supervise(&procuratorate, &["--case", case, "--as-of", as_of]);
+        findings(&v)
+            .iter()
+            .map(|f| (f["rule"].as_str().unwrap().to_owned(), f["agency"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let expect = |got: &[(String, String)], rule: &str, agency: &str| {
+        assert!(got.iter().any(|(r, a)| r == rule && a == agency), "no {rule} against {agency} in {got:?}");
+    };
+
+    // Assessment: commissioned today, never answered.
+    let c1 = "(2026)黑0103刑初7101号";
+    anchor("court", c1, "ASSESS_REQ", &["--to", "justice", "--copy", "procuratorate"]);
+    assert!(rules_at(c1, &day(1)).is_empty(), "nothing is due yet");
+    expect(&rules_at(c1, &day(30)), "S06", "justice");
+
+    // Supervision: a probation case under supervision with a 41-day leave never returned from,
+    // two warnings and no revocation proposal, an electronic tag never removed, and a period
+    // ending in ten days with no release; the judgment was never acknowledged.
+    let c2 = "(2026)黑0103刑初7102号";
+    let decided = |anchor: &mut Anchor<'_>, case: &str, end: &str| {
+        let judgment = [
+            "--kind",
+            "probation",
+            "--to",
+            "justice",
+            "--copy",
+            "procuratorate,police",
+            "--effective",
+            t0.as_str(),
+            "--period-start",
+            t0.as_str(),
+            "--period-end",
+            end,
+        ];
+        anchor("court", case, "JUDGMENT", &judgment);
+        anchor("court", case, "EXEC_NOTICE", &["--to", "justice", "--copy", "procuratorate,police"]);
+        anchor("justice", case, "INTAKE", &["--to", "court", "--copy", "procuratorate", "--received", &t0]);
+        anchor("justice", case, "ANNOUNCE", &["--to", "procuratorate", "--copy", "police"]);
+    };
+    decided(&mut anchor, c2, &t10);
+    anchor("justice", c2, "LEAVE_APPROVAL", &["--period-start", &t0, "--period-end", &t40]);
+    anchor("justice", c2, "WARNING", &["--copy", "procuratorate"]);
+    anchor("justice", c2, "WARNING", &["--copy", "procuratorate"]);
+    anchor("justice", c2, "ETAG_APPROVAL", &["--copy", "procuratorate", "--effective", &t0]);
+    let got = rules_at(c2, &day(45));
+    for rule in ["S05", "S08", "S09", "S10", "S13"] {
+        expect(&got, rule, "justice");
+    }
+    assert!(!got.iter().any(|(r, _)| r == "S14"), "the tag is within its three months: {got:?}");
+    expect(&rules_at(c2, &day(100)), "S14", "justice");
+
+    // Rulings and replies: a revocation proposal the court does not rule on, a correction
+    // opinion it does not answer.
+    let c3 = "(2026)黑0103刑初7103号";
+    decided(&mut anchor, c3, &day(300));
+    anchor("justice", c3, "REVOKE_PROPOSAL", &["--to", "court", "--copy", "procuratorate"]);
+    anchor("procuratorate", c3, "CORRECTION_OPINION", &["--to", "court"]);
+    let got = rules_at(c3, &day(8));
+    expect(&got, "S18", "court");
+    assert!(!got.iter().any(|(r, _)| r == "S11"), "thirty days are not over: {got:?}");
+    expect(&rules_at(c3, &day(31)), "S11", "court");
+
+    // Temporary outside (暂外): decided by the court without the procuratorate's opinion.
+    let c4 = "(2026)黑0103刑初7104号";
+    anchor(
+        "court",
+        c4,
+        "TEMPOUT_DECISION",
+        &["--kind", "temp_outside_court", "--to", "justice", "--copy", "procuratorate,police", "--effective", &t0],
+    );
+    expect(&rules_at(c4, &day(0)), "S15", "court");
+}
