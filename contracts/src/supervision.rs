@@ -322,30 +322,35 @@ impl<'a> Eval<'a, '_> {
         self.ctx.calendar.days_overdue(deadline, done.unwrap_or(self.ctx.as_of))
     }
 
-    /// Records a finding when a duty with `deadline` was done late (`done`) or is still
-    /// missing after it.
+    /// Records a finding when a duty whose period starts on `start` was done late (`done`) or
+    /// is still missing after its deadline; `describe` gives its text, proofs and what is
+    /// missing.
     #[allow(clippy::too_many_arguments)]
     fn duty(
         &mut self,
         rule: &'static str,
         basis: Basis,
         agency: &AgencyId,
-        duty: String,
         start: Date,
         period: &Period,
         done: Option<(&DocDigest, Date)>,
-        mut proofs: Vec<Proof>,
-        missing: Missing,
+        describe: impl FnOnce() -> (String, Vec<Proof>, Missing),
     ) {
         let deadline = self.deadline(start, period);
-        let (late, done_day, missing) = match done {
-            Some((d, day)) => {
-                proofs.push(proof(format!("{} anchored by {} (done {day})", d.doc_type, d.issuer), d));
-                (day > deadline, Some(day), None)
-            }
-            None => (self.ctx.as_of > deadline, None, Some(missing)),
+        let late = match done {
+            Some((_, day)) => day > deadline,
+            None => self.ctx.as_of > deadline,
         };
+        // The texts are built only for a finding: most duties are met.
         if late {
+            let (duty, mut proofs, missing) = describe();
+            let (done_day, missing) = match done {
+                Some((d, day)) => {
+                    proofs.push(proof(format!("{} anchored by {} (done {day})", d.doc_type, d.issuer), d));
+                    (Some(day), None)
+                }
+                None => (None, Some(missing)),
+            };
             let days_overdue = self.overdue(deadline, done_day);
             self.out.push(Finding {
                 rule,
@@ -454,17 +459,13 @@ fn s01_s02_s03_delivery(e: &mut Eval<'_, '_>) {
             e.docs.iter().copied().filter(|d| d.issuer == body && d.recipients.contains(&cca)).collect();
         let notice = from_body.first().copied();
         let decision_proof = proof(format!("{} took effect {d_eff}", decision.doc_type), decision);
-        e.duty(
-            "S01",
-            Basis::Statutory,
-            &body,
-            format!("notify the CCA ({cca}) of the decision"),
-            d_eff,
-            &p.notify_cca,
-            notice.map(|n| (n, n.anchored)),
-            vec![decision_proof.clone()],
-            Missing::Document { types: vec!["CCA_NOTICE".into(), "EXEC_NOTICE".into()], from: body.to_string() },
-        );
+        e.duty("S01", Basis::Statutory, &body, d_eff, &p.notify_cca, notice.map(|n| (n, n.anchored)), || {
+            (
+                format!("notify the CCA ({cca}) of the decision"),
+                vec![decision_proof.clone()],
+                Missing::Document { types: vec!["CCA_NOTICE".into(), "EXEC_NOTICE".into()], from: body.to_string() },
+            )
+        });
         // The legal documents: the decision itself and, for a court judgment or ruling, the
         // execution notice, each addressed to the CCA.
         let mut required: Vec<&[&str]> = vec![DECISIONS];
@@ -473,17 +474,13 @@ fn s01_s02_s03_delivery(e: &mut Eval<'_, '_>) {
         }
         for types in required {
             let sent = from_body.iter().copied().find(|d| d.is(types));
-            e.duty(
-                "S02",
-                Basis::Statutory,
-                &body,
-                format!("deliver the {} to the CCA ({cca})", types.join(" / ")),
-                d_eff,
-                &p.deliver_docs,
-                sent.map(|d| (d, d.anchored)),
-                vec![decision_proof.clone()],
-                Missing::Document { types: types.iter().map(|t| t.to_string()).collect(), from: body.to_string() },
-            );
+            e.duty("S02", Basis::Statutory, &body, d_eff, &p.deliver_docs, sent.map(|d| (d, d.anchored)), || {
+                (
+                    format!("deliver the {} to the CCA ({cca})", types.join(" / ")),
+                    vec![decision_proof.clone()],
+                    Missing::Document { types: types.iter().map(|t| t.to_string()).collect(), from: body.to_string() },
+                )
+            });
         }
     }
     let docs = e.docs.clone();
@@ -516,12 +513,16 @@ fn s04_missed_entry(e: &mut Eval<'_, '_>) {
         "S04",
         Basis::Statutory,
         &cca,
-        "register the subject's intake (接收登记) or report the non-appearance".into(),
         d_eff,
         &period,
         intake.map(|d| (d, d.dates.received.unwrap_or(d.anchored))),
-        vec![proof(format!("{} took effect {d_eff}", decision.doc_type), decision)],
-        Missing::Document { types: vec!["INTAKE".into()], from: cca.to_string() },
+        || {
+            (
+                "register the subject's intake (接收登记) or report the non-appearance".into(),
+                vec![proof(format!("{} took effect {d_eff}", decision.doc_type), decision)],
+                Missing::Document { types: vec!["INTAKE".into()], from: cca.to_string() },
+            )
+        },
     );
 }
 
@@ -580,17 +581,13 @@ fn s06_assessment(e: &mut Eval<'_, '_>) {
         for cca in req.recipients.iter().filter(|a| roles.get(*a) == Some(&AgencyRole::Justice)) {
             let received = req.receipt(cca).map(|r| r.date).unwrap_or(req.anchored);
             let opinion = e.first_after(req, &["ASSESS_OPINION"], Some(cca));
-            e.duty(
-                "S06",
-                Basis::Configurable,
-                cca,
-                "submit the investigation assessment opinion (调查评估意见书)".into(),
-                received,
-                &p.assessment,
-                opinion.map(|o| (o, o.anchored)),
-                vec![proof("assessment commissioned", req)],
-                Missing::Document { types: vec!["ASSESS_OPINION".into()], from: cca.to_string() },
-            );
+            e.duty("S06", Basis::Configurable, cca, received, &p.assessment, opinion.map(|o| (o, o.anchored)), || {
+                (
+                    "submit the investigation assessment opinion (调查评估意见书)".into(),
+                    vec![proof("assessment commissioned", req)],
+                    Missing::Document { types: vec!["ASSESS_OPINION".into()], from: cca.to_string() },
+                )
+            });
         }
     }
     for op in docs.iter().copied().filter(|d| d.is(&["ASSESS_OPINION"])) {
@@ -643,12 +640,16 @@ fn s08_s09_leave(e: &mut Eval<'_, '_>) {
             "S09",
             Basis::Configurable,
             &cca,
-            format!("record the return from leave ending {end} (or start the lost-contact procedure)"),
             end,
             &Period::calendar_days(0).without_extension(),
             returned.map(|r| (r, r.dates.received.unwrap_or(r.anchored))),
-            vec![proof("leave approved", d)],
-            Missing::Document { types: vec!["LEAVE_RETURN".into()], from: cca.to_string() },
+            || {
+                (
+                    format!("record the return from leave ending {end} (or start the lost-contact procedure)"),
+                    vec![proof("leave approved", d)],
+                    Missing::Document { types: vec!["LEAVE_RETURN".into()], from: cca.to_string() },
+                )
+            },
         );
     }
 }
@@ -669,14 +670,18 @@ fn s10_sanctions(e: &mut Eval<'_, '_>) {
             "S10",
             Basis::Configurable,
             &cca,
-            format!("propose revocation or commitment after {} warnings", p.warnings_before_revoke),
             nth.anchored,
             &p.sanction_proposal,
             proposal.map(|x| (x, x.anchored)),
-            proofs,
-            Missing::Document {
-                types: vec!["REVOKE_PROPOSAL".into(), "COMMIT_PROPOSAL".into()],
-                from: cca.to_string(),
+            || {
+                (
+                    format!("propose revocation or commitment after {} warnings", p.warnings_before_revoke),
+                    proofs,
+                    Missing::Document {
+                        types: vec!["REVOKE_PROPOSAL".into(), "COMMIT_PROPOSAL".into()],
+                        from: cca.to_string(),
+                    },
+                )
             },
         );
     }
@@ -703,20 +708,16 @@ fn s11_s12_decisions(e: &mut Eval<'_, '_>) {
             for body in &req.recipients {
                 let received = req.receipt(body).map(|r| r.date).unwrap_or(req.anchored);
                 let answer = e.first_after(req, answers, Some(body));
-                e.duty(
-                    "S11",
-                    basis,
-                    body,
-                    format!("decide on the {ask} ({})", answers.join(" / ")),
-                    received,
-                    &period,
-                    answer.map(|a| (a, a.anchored)),
-                    vec![proof(format!("{ask} received {received}"), req)],
-                    Missing::Document {
-                        types: answers.iter().map(|t| t.to_string()).collect(),
-                        from: body.to_string(),
-                    },
-                );
+                e.duty("S11", basis, body, received, &period, answer.map(|a| (a, a.anchored)), || {
+                    (
+                        format!("decide on the {ask} ({})", answers.join(" / ")),
+                        vec![proof(format!("{ask} received {received}"), req)],
+                        Missing::Document {
+                            types: answers.iter().map(|t| t.to_string()).collect(),
+                            from: body.to_string(),
+                        },
+                    )
+                });
             }
         }
     }
@@ -733,12 +734,16 @@ fn s11_s12_decisions(e: &mut Eval<'_, '_>) {
             "S12",
             Basis::Configurable,
             &custodian,
-            "take the subject into custody (收监执行)".into(),
             order.dates.effective.unwrap_or(order.anchored),
             &p.commit_physical,
             committed.map(|c| (c, c.dates.effective.or(c.dates.received).unwrap_or(c.anchored))),
-            vec![proof(format!("{} ordered", order.doc_type), order)],
-            Missing::Document { types: vec!["COMMITTED".into()], from: custodian.to_string() },
+            || {
+                (
+                    "take the subject into custody (收监执行)".into(),
+                    vec![proof(format!("{} ordered", order.doc_type), order)],
+                    Missing::Document { types: vec!["COMMITTED".into()], from: custodian.to_string() },
+                )
+            },
         );
     }
 }
@@ -762,12 +767,16 @@ fn s13_release(e: &mut Eval<'_, '_>) {
             "S13",
             Basis::Configurable,
             &cca,
-            format!("release the subject when the correction period ends ({end})"),
             end,
             &p.release_lag,
             release.map(|d| (d, d.dates.effective.unwrap_or(d.anchored))),
-            decision.map(|d| vec![proof("correction period set", d)]).unwrap_or_default(),
-            Missing::Document { types: vec!["RELEASE_CERT".into()], from: cca.to_string() },
+            || {
+                (
+                    format!("release the subject when the correction period ends ({end})"),
+                    decision.map(|d| vec![proof("correction period set", d)]).unwrap_or_default(),
+                    Missing::Document { types: vec!["RELEASE_CERT".into()], from: cca.to_string() },
+                )
+            },
         );
         if let Some(rel) = release
             && rel.dates.effective.unwrap_or(rel.anchored) < end
@@ -808,14 +817,18 @@ fn s14_etag(e: &mut Eval<'_, '_>) {
             "S14",
             Basis::Statutory,
             &tag.issuer,
-            "remove the electronic tag or approve an extension".into(),
             start,
             &p.etag_max,
             next.map(|n| (n, n.dates.effective.unwrap_or(n.anchored))),
-            vec![proof("electronic tag approved", tag)],
-            Missing::Document {
-                types: vec!["ETAG_REMOVAL".into(), "ETAG_APPROVAL".into()],
-                from: tag.issuer.to_string(),
+            || {
+                (
+                    "remove the electronic tag or approve an extension".into(),
+                    vec![proof("electronic tag approved", tag)],
+                    Missing::Document {
+                        types: vec!["ETAG_REMOVAL".into(), "ETAG_APPROVAL".into()],
+                        from: tag.issuer.to_string(),
+                    },
+                )
             },
         );
     }
@@ -832,17 +845,13 @@ fn s15_temp_outside(e: &mut Eval<'_, '_>) {
         let base = reviews.last().copied().or_else(|| e.decision());
         if let (Some(base), Some(cca)) = (base, r.cca.clone()) {
             let start = base.dates.effective.unwrap_or(base.anchored);
-            e.duty(
-                "S15",
-                Basis::Configurable,
-                &cca,
-                "obtain the periodic medical review (病情复查)".into(),
-                start,
-                &p.medical_review,
-                None,
-                vec![proof(format!("last {}", base.doc_type), base)],
-                Missing::Document { types: vec!["TEMPOUT_REVIEW".into()], from: cca.to_string() },
-            );
+            e.duty("S15", Basis::Configurable, &cca, start, &p.medical_review, None, || {
+                (
+                    "obtain the periodic medical review (病情复查)".into(),
+                    vec![proof(format!("last {}", base.doc_type), base)],
+                    Missing::Document { types: vec!["TEMPOUT_REVIEW".into()], from: cca.to_string() },
+                )
+            });
         }
     }
     let docs = e.docs.clone();
@@ -877,12 +886,16 @@ fn s17_transfer(e: &mut Eval<'_, '_>) {
                 "S17",
                 Basis::Configurable,
                 new_cca,
-                "register the transferred subject (TRANSFER_INTAKE)".into(),
                 received,
                 &p.transfer_report,
                 intake.map(|i| (i, i.dates.received.unwrap_or(i.anchored))),
-                vec![proof("transfer decided", t)],
-                Missing::Document { types: vec!["TRANSFER_INTAKE".into()], from: new_cca.to_string() },
+                || {
+                    (
+                        "register the transferred subject (TRANSFER_INTAKE)".into(),
+                        vec![proof("transfer decided", t)],
+                        Missing::Document { types: vec!["TRANSFER_INTAKE".into()], from: new_cca.to_string() },
+                    )
+                },
             );
         }
         e.must_copy("S17", Basis::Configurable, t, &[AgencyRole::Procuratorate, AgencyRole::Police]);
@@ -901,12 +914,16 @@ fn s18_replies(e: &mut Eval<'_, '_>) {
                 "S18",
                 Basis::Configurable,
                 to,
-                format!("reply to the {} ({})", op.doc_type, short(&op.doc_hash)),
                 op.anchored,
                 &p.correction_reply,
                 reply.map(|r| (r, r.anchored)),
-                vec![proof(format!("{} from {}", op.doc_type, op.issuer), op)],
-                Missing::Document { types: vec!["CORRECTION_REPLY".into()], from: to.to_string() },
+                || {
+                    (
+                        format!("reply to the {} ({})", op.doc_type, short(&op.doc_hash)),
+                        vec![proof(format!("{} from {}", op.doc_type, op.issuer), op)],
+                        Missing::Document { types: vec!["CORRECTION_REPLY".into()], from: to.to_string() },
+                    )
+                },
             );
         }
     }
