@@ -194,8 +194,8 @@ pub enum Basis {
 pub enum Missing {
     /// A receipt (provable by an exclusion proof of `receipt/<doc>/<agency>`).
     Receipt {
-        /// The document (hex).
-        doc: String,
+        /// The document.
+        doc: DocHash,
         /// The agency.
         agency: String,
     },
@@ -209,8 +209,8 @@ pub enum Missing {
     },
     /// A copy or recipient that a document should have had.
     Addressee {
-        /// The document (hex).
-        doc: String,
+        /// The document.
+        doc: DocHash,
         /// The kind of agency missing.
         role: String,
     },
@@ -221,13 +221,13 @@ pub enum Missing {
 pub struct Proof {
     /// What it is.
     pub what: String,
-    /// The document the transaction anchored or acknowledged (hex): `custos evidence export`
-    /// proves it.
-    pub doc: String,
+    /// The document the transaction anchored or acknowledged: `custos evidence export` proves
+    /// it.
+    pub doc: DocHash,
     /// Height.
     pub height: u64,
-    /// Transaction id (hex).
-    pub tx_id: String,
+    /// Transaction id.
+    pub tx_id: TxId,
 }
 
 /// One missed legal duty.
@@ -239,8 +239,8 @@ pub struct Finding {
     pub title: &'static str,
     /// Statutory or configurable.
     pub basis: Basis,
-    /// The case (keyed hash, hex).
-    pub case_ref: String,
+    /// The case (keyed hash).
+    pub case_ref: CaseRef,
     /// The agency at fault.
     pub agency: String,
     /// The duty it missed.
@@ -306,7 +306,7 @@ struct Eval<'a, 'c> {
 const DECISIONS: &[&str] = &["JUDGMENT", "RULING", "TEMPOUT_DECISION", "TEMPOUT_APPROVAL"];
 
 fn proof(what: impl Into<String>, d: &DocDigest) -> Proof {
-    Proof { what: what.into(), doc: d.doc_hash.0.to_string(), height: d.height, tx_id: d.tx_id.0.to_string() }
+    Proof { what: what.into(), doc: d.doc_hash, height: d.height, tx_id: d.tx_id }
 }
 
 impl<'a> Eval<'a, '_> {
@@ -356,7 +356,7 @@ impl<'a> Eval<'a, '_> {
                 rule,
                 title: title(rule),
                 basis,
-                case_ref: self.case.case_ref.0.to_string(),
+                case_ref: self.case.case_ref,
                 agency: agency.to_string(),
                 duty,
                 start,
@@ -375,7 +375,7 @@ impl<'a> Eval<'a, '_> {
             rule,
             title: title(rule),
             basis,
-            case_ref: self.case.case_ref.0.to_string(),
+            case_ref: self.case.case_ref,
             agency: d.issuer.to_string(),
             duty,
             start: d.anchored,
@@ -409,7 +409,7 @@ impl<'a> Eval<'a, '_> {
                     basis,
                     d,
                     format!("send or copy {} ({}) to the {}", d.doc_type, short(&d.doc_hash), role.as_str()),
-                    Some(Missing::Addressee { doc: d.doc_hash.0.to_string(), role: role.as_str().to_owned() }),
+                    Some(Missing::Addressee { doc: d.doc_hash, role: role.as_str().to_owned() }),
                 );
             }
         }
@@ -546,16 +546,16 @@ fn s05_receipts(e: &mut Eval<'_, '_>) {
             if let Some(x) = receipt {
                 proofs.push(Proof {
                     what: format!("receipt of {r} ({})", x.date),
-                    doc: d.doc_hash.0.to_string(),
+                    doc: d.doc_hash,
                     height: x.height,
-                    tx_id: x.tx_id.0.to_string(),
+                    tx_id: x.tx_id,
                 });
             }
             e.out.push(Finding {
                 rule: "S05",
                 title: title("S05"),
                 basis: Basis::Configurable,
-                case_ref: e.case.case_ref.0.to_string(),
+                case_ref: e.case.case_ref,
                 agency: r.to_string(),
                 duty: format!("acknowledge {} ({})", d.doc_type, short(&d.doc_hash)),
                 start: d.anchored,
@@ -563,9 +563,7 @@ fn s05_receipts(e: &mut Eval<'_, '_>) {
                 done: receipt.map(|x| x.date),
                 days_overdue: e.overdue(deadline, receipt.map(|x| x.date)),
                 proofs,
-                missing: receipt
-                    .is_none()
-                    .then(|| Missing::Receipt { doc: d.doc_hash.0.to_string(), agency: r.to_string() }),
+                missing: receipt.is_none().then(|| Missing::Receipt { doc: d.doc_hash, agency: r.to_string() }),
             });
         }
     }
@@ -799,7 +797,7 @@ fn s13_release(e: &mut Eval<'_, '_>) {
                 Basis::Statutory,
                 rel,
                 format!("notify the deciding body ({body}) of the release"),
-                Some(Missing::Addressee { doc: rel.doc_hash.0.to_string(), role: "deciding body".into() }),
+                Some(Missing::Addressee { doc: rel.doc_hash, role: "deciding body".into() }),
             );
         }
         e.must_copy("S13", Basis::Statutory, rel, &[AgencyRole::Procuratorate, AgencyRole::Police]);

@@ -53,10 +53,6 @@ pub const SUPERVISE_DEFAULT_LIMIT: usize = 1_000;
 /// message limit).
 pub const SUPERVISE_MAX_LIMIT: usize = 10_000;
 
-fn hex_hash_bytes(s: &str) -> Vec<u8> {
-    custos_primitives::Hash::from_hex(s).map(|h| h.0.to_vec()).unwrap_or_default()
-}
-
 fn pb_finding(f: custos_contracts::supervision::Finding) -> custos_api::pb::Finding {
     use custos_api::pb::{self, missing::Kind};
     use custos_contracts::supervision::{Basis, Missing};
@@ -68,7 +64,7 @@ fn pb_finding(f: custos_contracts::supervision::Finding) -> custos_api::pb::Find
             Basis::Configurable => "configurable",
         }
         .to_owned(),
-        case_ref: hex_hash_bytes(&f.case_ref),
+        case_ref: f.case_ref.0.0.to_vec(),
         agency: f.agency,
         duty: f.duty,
         start: f.start.to_string(),
@@ -78,21 +74,14 @@ fn pb_finding(f: custos_contracts::supervision::Finding) -> custos_api::pb::Find
         proofs: f
             .proofs
             .into_iter()
-            .map(|p| pb::Proof {
-                what: p.what,
-                doc: hex_hash_bytes(&p.doc),
-                height: p.height,
-                tx_id: hex_hash_bytes(&p.tx_id),
-            })
+            .map(|p| pb::Proof { what: p.what, doc: p.doc.0.0.to_vec(), height: p.height, tx_id: p.tx_id.0.0.to_vec() })
             .collect(),
         missing: f.missing.map(|m| pb::Missing {
             kind: Some(match m {
-                Missing::Receipt { doc, agency } => {
-                    Kind::Receipt(pb::MissingReceipt { doc: hex_hash_bytes(&doc), agency })
-                }
+                Missing::Receipt { doc, agency } => Kind::Receipt(pb::MissingReceipt { doc: doc.0.0.to_vec(), agency }),
                 Missing::Document { types, from } => Kind::Document(pb::MissingDocument { types, from }),
                 Missing::Addressee { doc, role } => {
-                    Kind::Addressee(pb::MissingAddressee { doc: hex_hash_bytes(&doc), role })
+                    Kind::Addressee(pb::MissingAddressee { doc: doc.0.0.to_vec(), role })
                 }
             }),
         }),
