@@ -21,7 +21,7 @@ use custos_primitives::types::{AgencyId, DocHash, MemberRole, Salt};
 use custos_testnet::consortium;
 
 use crate::cases::{doc_hash_arg, read_verified};
-use crate::ledger::{AnchorReceipt, Session, connect, hash_file, receipt_path, status_err};
+use crate::ledger::{Session, connect, hash_file, read_salt, status_err};
 
 /// The genesis an offline verification trusts.
 #[derive(Debug, Clone, Default)]
@@ -83,18 +83,6 @@ fn target(s: &Session, arg: &str, receipt: Option<&Path>) -> Result<(DocHash, Op
     }
     let salt = read_salt(path, receipt)?;
     Ok((hash_file(&s.suite, &salt, path)?, Some(salt)))
-}
-
-fn read_salt(file: &Path, receipt: Option<&Path>) -> Result<Salt> {
-    let rpath = receipt.map(Path::to_path_buf).unwrap_or_else(|| receipt_path(file));
-    let text = std::fs::read_to_string(&rpath).with_context(|| {
-        format!("cannot read {}: the salt of the document is needed (pass --receipt FILE)", rpath.display())
-    })?;
-    let r: AnchorReceipt =
-        serde_json::from_str(&text).with_context(|| format!("{} is not an anchor receipt", rpath.display()))?;
-    let mut salt = [0u8; 32];
-    hex::decode_to_slice(r.salt.trim(), &mut salt).map_err(|_| anyhow!("{}: bad salt", rpath.display()))?;
-    Ok(Salt(salt))
 }
 
 pub(crate) async fn fetch_bundle(s: &mut Session, req: ExportEvidenceRequest) -> Result<Bundle> {

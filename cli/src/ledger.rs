@@ -250,8 +250,9 @@ struct VerifyView {
     copies: Vec<String>,
 }
 
-/// `custos verify FILE`: exit 0 when anchored, 1 when not.
-pub async fn verify(home: &Path, node: Option<&str>, file: &Path, receipt: Option<&Path>, json: bool) -> Result<bool> {
+/// The salt of FILE's document hash, from its anchor receipt (`--receipt`, default
+/// `FILE.anchor.json`).
+pub fn read_salt(file: &Path, receipt: Option<&Path>) -> Result<Salt> {
     let rpath = receipt.map(Path::to_path_buf).unwrap_or_else(|| receipt_path(file));
     let text = std::fs::read_to_string(&rpath).with_context(|| {
         format!("cannot read {}: the salt of the document is needed (pass --receipt FILE)", rpath.display())
@@ -260,8 +261,14 @@ pub async fn verify(home: &Path, node: Option<&str>, file: &Path, receipt: Optio
         serde_json::from_str(&text).with_context(|| format!("{} is not an anchor receipt", rpath.display()))?;
     let mut salt = [0u8; 32];
     hex::decode_to_slice(r.salt.trim(), &mut salt).map_err(|_| anyhow!("{}: bad salt", rpath.display()))?;
+    Ok(Salt(salt))
+}
+
+/// `custos verify FILE`: exit 0 when anchored, 1 when not.
+pub async fn verify(home: &Path, node: Option<&str>, file: &Path, receipt: Option<&Path>, json: bool) -> Result<bool> {
+    let salt = read_salt(file, receipt)?;
     let mut s = connect(home, node, MemberRole::Clerk).await?;
-    let doc_hash = hash_file(&s.suite, &Salt(salt), file)?;
+    let doc_hash = hash_file(&s.suite, &salt, file)?;
     let a = s
         .client
         .get_anchor(GetAnchorRequest { doc_hash: doc_hash.0.0.to_vec() })
