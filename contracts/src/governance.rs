@@ -210,6 +210,11 @@ pub struct DeadlineParams {
     pub transfer_report: Period,
     /// The supervised body answers a correction opinion (provincial rule) [P].
     pub correction_reply: Period,
+    /// WARNING_LOST_DAYS: a subject out of contact longer than this is warned [P].
+    pub lost_contact_warning: Period,
+    /// REVOKE_LOST_DAYS: a 缓刑/假释 subject out of contact longer than this is proposed for
+    /// revocation [P/K].
+    pub lost_contact_revoke: Period,
     /// A revocation or commitment proposed after the last warning the ladder allows ("及时",
     /// config).
     pub sanction_proposal: Period,
@@ -246,6 +251,8 @@ impl Default for DeadlineParams {
             transfer_report: Period::calendar_days(7),
             correction_reply: Period::calendar_days(7),
             sanction_proposal: Period::calendar_days(7),
+            lost_contact_warning: Period::calendar_days(10),
+            lost_contact_revoke: Period::months(1),
             leave_max_days: 30,
             leave_window_max_days: 30,
             leave_window_days: 61,

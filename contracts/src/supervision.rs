@@ -15,8 +15,9 @@
 //! subject reported). Documents anchored after the "as of" date are ignored, so a query about a
 //! past date sees what was on the ledger then.
 //!
-//! Rules S07 (lost contact) and S16 (detention notice) need events the workflow does not record
-//! (lost-contact, search, detention); they are not evaluated.
+//! S07 reads the CCA's LOST_CONTACT / CONTACT_RESTORED documents (the search and the notices
+//! are their recipients); S16 reads a coercive-measure notice's effective date (the day of the
+//! measure) against the day it was sent to the CCA.
 #![warn(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -280,6 +281,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("S04", "missed entry (漏管)"),
     ("S05", "late or missing receipt (回执超期)"),
     ("S06", "late investigation assessment (调查评估超期)"),
+    ("S07", "lost control not acted on (脱管)"),
     ("S08", "unlawful leave approval (违法批准外出)"),
     ("S09", "overdue return from leave (外出逾期未归)"),
     ("S10", "sanction ladder not followed (未依法提请撤销)"),
@@ -288,6 +290,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("S13", "release not done lawfully (未依法解除)"),
     ("S14", "electronic tag past its limit (电子定位超期)"),
     ("S15", "temporary-outside checks (暂外专项)"),
+    ("S16", "late notice of a coercive measure (强制措施未通知)"),
     ("S17", "change of place of execution broken (变更执行地脱节)"),
     ("S18", "correction opinion not answered (纠正意见未回复)"),
 ];
@@ -433,12 +436,14 @@ pub fn evaluate(case: &CaseDigest, ctx: &Context<'_>) -> Vec<Finding> {
     s04_missed_entry(&mut e);
     s05_receipts(&mut e);
     s06_assessment(&mut e);
+    s07_lost_contact(&mut e);
     s08_s09_leave(&mut e);
     s10_sanctions(&mut e);
     s11_s12_decisions(&mut e);
     s13_release(&mut e);
     s14_etag(&mut e);
     s15_temp_outside(&mut e);
+    s16_detention_notice(&mut e);
     s17_transfer(&mut e);
     s18_replies(&mut e);
     e.out.sort_by(|a, b| a.rule.cmp(b.rule).then(a.deadline.cmp(&b.deadline)));
@@ -590,6 +595,61 @@ fn s06_assessment(e: &mut Eval<'_, '_>) {
     }
     for op in docs.iter().copied().filter(|d| d.is(&["ASSESS_OPINION"])) {
         e.must_copy("S06", Basis::Configurable, op, &[AgencyRole::Procuratorate]);
+    }
+}
+
+/// S07 脱管 (Law Art.30; R Art.643(3)(4), 644(1)): a loss of contact is notified to the police
+/// and the procuratorate when recorded; still open after WARNING_LOST_DAYS, a warning; for
+/// 缓刑/假释 still open after REVOKE_LOST_DAYS, a revocation proposal [P/K].
+fn s07_lost_contact(e: &mut Eval<'_, '_>) {
+    let p = e.ctx.params.clone();
+    let docs = e.docs.clone();
+    let revocable = matches!(e.case.record.kind, Some(SubjectKind::Probation | SubjectKind::Parole));
+    for lost in docs.iter().copied().filter(|d| d.is(&["LOST_CONTACT"])) {
+        e.must_copy("S07", Basis::Configurable, lost, &[AgencyRole::Police, AgencyRole::Procuratorate]);
+        let since = lost.dates.effective.unwrap_or(lost.anchored);
+        let restored = e
+            .first_after(lost, &["CONTACT_RESTORED"], None)
+            .map(|r| r.dates.effective.unwrap_or(r.anchored))
+            .unwrap_or(e.ctx.as_of);
+        let cca = lost.issuer.clone();
+        // Escalations are due only while contact stays lost past their period.
+        let escalations: [(&[&str], Period, &str, bool); 2] = [
+            (&["WARNING"], p.lost_contact_warning, "warn the subject out of contact (警告)", true),
+            (&["REVOKE_PROPOSAL"], p.lost_contact_revoke, "propose revocation (提请撤销)", revocable),
+        ];
+        for (types, period, duty, applies) in escalations {
+            if !applies || restored <= e.deadline(since, &period) {
+                continue;
+            }
+            let done = e.first_after(lost, types, Some(&cca));
+            e.duty("S07", Basis::Configurable, &cca, since, &period, done.map(|d| (d, d.anchored)), || {
+                (
+                    format!("{duty}: out of contact since {since}"),
+                    vec![proof(format!("contact lost {since}"), lost)],
+                    Missing::Document { types: types.iter().map(|t| t.to_string()).collect(), from: cca.to_string() },
+                )
+            });
+        }
+    }
+}
+
+/// S16: a coercive measure (detention) notified to the CCA within DETENTION_NOTICE of the day
+/// it was taken (Law Art.32 "及时"; 实施办法 [K]).
+fn s16_detention_notice(e: &mut Eval<'_, '_>) {
+    let p = e.ctx.params.clone();
+    let Some(cca) = e.case.record.cca.clone() else { return };
+    let docs = e.docs.clone();
+    for n in docs.iter().copied().filter(|d| d.is(&["COERCIVE_MEASURE_NOTICE"])) {
+        let Some(taken) = n.dates.effective else { continue };
+        let done = n.recipients.contains(&cca).then_some((n, n.anchored));
+        e.duty("S16", Basis::Configurable, &n.issuer, taken, &p.detention_notice, done, || {
+            (
+                format!("notify the CCA ({cca}) of the coercive measure taken {taken}"),
+                if done.is_some() { vec![] } else { vec![proof(format!("{} of {}", n.doc_type, n.issuer), n)] },
+                Missing::Addressee { doc: n.doc_hash, role: "CCA as recipient".into() },
+            )
+        });
     }
 }
 

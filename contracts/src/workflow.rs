@@ -443,6 +443,8 @@ pub const DOC_TYPES: &[&str] = &[
     "PROCURATORIAL_RECOMMENDATION",
     "CORRECTION_REPLY",
     "LETTER",
+    "LOST_CONTACT",
+    "CONTACT_RESTORED",
 ];
 
 /// Who must issue a document.
@@ -614,6 +616,9 @@ fn rule(code: &str, case_kind: Option<SubjectKind>) -> Option<Rule> {
         }
         "CORRECTION_REPLY" => r(NotRoles(&[Procuratorate]), ANY, None, Effect::None, &[]),
         "LETTER" => r(NotRoles(&[]), ANY_OR_NONE, None, Effect::None, &[]),
+        // 脱管 (Law Art.30): the CCA records the day contact was lost and the day it was
+        // restored; supervision (S07) checks the search, the notices and the escalation.
+        "LOST_CONTACT" | "CONTACT_RESTORED" => r(CaseCca, UNDER, None, Effect::None, &[Effective]),
         _ => None,
     }
 }

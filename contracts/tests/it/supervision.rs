@@ -534,3 +534,54 @@ fn a_well_run_case_has_no_findings() {
     c.doc("RELEASE_CERT", "justice", &["court"], &["procuratorate", "police"], "2026-09-30", eff("2026-09-30"));
     assert_eq!(c.findings("2026-12-01"), vec![]);
 }
+
+#[test]
+fn s07_lost_contact_notified_and_escalated_in_time() {
+    let lost = |kind| {
+        let mut c = Case::decided(kind, "2026-01-05");
+        c.judgment("2026-01-05");
+        c.doc("LOST_CONTACT", "justice", &["police"], &["procuratorate"], "2026-03-02", eff("2026-03-02"));
+        c
+    };
+    // Ten days from Monday 03-02: Thursday 03-12; a warning is due only while contact stays lost.
+    let c = lost(SubjectKind::Probation);
+    assert!(c.rule("S07", "2026-03-12").is_empty());
+    let f = c.rule("S07", "2026-03-13");
+    assert_eq!((one(&f).agency.as_str(), one(&f).days_overdue), ("justice", 1));
+    assert!(matches!(&one(&f).missing, Some(Missing::Document { types, .. }) if types == &["WARNING"]));
+    let mut warned = lost(SubjectKind::Probation);
+    warned.doc("WARNING", "justice", &[], &["procuratorate"], "2026-03-12", Dates::default());
+    assert!(warned.rule("S07", "2026-03-20").is_empty());
+    // A month later (04-02) the probation is to be revoked; not so for 管制.
+    let f = warned.rule("S07", "2026-04-03");
+    assert!(matches!(&one(&f).missing, Some(Missing::Document { types, .. }) if types == &["REVOKE_PROPOSAL"]));
+    let mut control = lost(SubjectKind::Control);
+    control.doc("WARNING", "justice", &[], &["procuratorate"], "2026-03-12", Dates::default());
+    assert!(control.rule("S07", "2026-06-01").is_empty());
+    // Contact restored within the ten days: nothing is due.
+    let mut back = lost(SubjectKind::Probation);
+    back.doc("CONTACT_RESTORED", "justice", &["police"], &["procuratorate"], "2026-03-10", eff("2026-03-10"));
+    assert!(back.rule("S07", "2026-06-01").is_empty());
+    // Not notified to the police.
+    let mut c = Case::decided(SubjectKind::Probation, "2026-01-05");
+    c.judgment("2026-01-05");
+    c.doc("LOST_CONTACT", "justice", &[], &["procuratorate"], "2026-03-02", eff("2026-03-02"));
+    let f = c.rule("S07", "2026-03-03");
+    assert!(matches!(&one(&f).missing, Some(Missing::Addressee { role, .. }) if role == "police"));
+}
+
+#[test]
+fn s16_coercive_measure_notified_to_the_cca_within_three_days() {
+    let notice = |anchored: &'static str, to: &[&str]| {
+        let mut c = Case::decided(SubjectKind::Probation, "2026-01-05");
+        c.judgment("2026-01-05");
+        c.doc("COERCIVE_MEASURE_NOTICE", "police", to, &["procuratorate"], anchored, eff("2026-03-02"));
+        c
+    };
+    // Detained Monday 03-02: three days end Thursday 03-05.
+    assert!(notice("2026-03-05", &["justice"]).rule("S16", "2026-03-20").is_empty());
+    let f = notice("2026-03-06", &["justice"]).rule("S16", "2026-03-20");
+    assert_eq!((one(&f).agency.as_str(), one(&f).days_overdue), ("police", 1));
+    let f = notice("2026-03-03", &["court"]).rule("S16", "2026-03-20");
+    assert!(matches!(&one(&f).missing, Some(Missing::Addressee { .. })), "{f:#?}");
+}
