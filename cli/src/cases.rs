@@ -483,3 +483,22 @@ pub async fn params(home: &Path, node: Option<&str>) -> Result<()> {
     print!("{}", toml::to_string(&deadlines)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use custos_contracts::calendar::{Period, Unit};
+    use custos_contracts::governance::DeadlineParams;
+
+    /// `gov params` prints the deadline table as TOML that `gov propose set-deadlines --file`
+    /// reads back unchanged, periods included.
+    #[test]
+    fn the_deadline_table_round_trips_through_toml() {
+        let table = DeadlineParams { receipt_back: Period::working_days(3), ..DeadlineParams::default() };
+        let text = toml::to_string(&table).unwrap();
+        assert!(text.contains("[receipt_back]") || text.contains("receipt_back ="), "{text}");
+        let back: DeadlineParams = toml::from_str(&text).unwrap();
+        assert_eq!(back, table);
+        assert_eq!(back.receipt_back.unit, Unit::WorkingDays);
+    }
+}
