@@ -92,9 +92,18 @@ pub(crate) async fn fetch_bundle(s: &mut Session, req: ExportEvidenceRequest) ->
 
 /// Verifies a freshly exported bundle against the home's genesis; a failure is the node's.
 pub(crate) fn check_export(s: &Session, bundle: &Bundle) -> Result<Verified> {
+    accept(s, export_report(s, bundle)?)
+}
+
+/// Verifies a bundle from the node against the home's genesis.
+fn export_report(s: &Session, bundle: &Bundle) -> Result<Report> {
     let trust = TrustArgs { home: Some(s.home.clone()), ..TrustArgs::default() };
     let (anchor, _) = trust.anchor()?;
-    let report = evidence::verify(bundle, anchor);
+    Ok(evidence::verify(bundle, anchor))
+}
+
+/// What a verified bundle proves, or the node's failure.
+fn accept(s: &Session, report: Report) -> Result<Verified> {
     match report.verified {
         Some(v) if report.failures.is_empty() => Ok(v),
         _ => {
@@ -147,12 +156,11 @@ pub async fn absent(
         absent_receipt_from: Some(agency.to_string()),
     };
     let bundle = fetch_bundle(&mut s, req).await?;
-    let report =
-        evidence::verify(&bundle, TrustArgs { home: Some(s.home.clone()), ..TrustArgs::default() }.anchor()?.0);
+    let report = export_report(&s, &bundle)?;
     if let Some(f) = report.failures.iter().find(|f| matches!(f, evidence::Failure::Subject { .. })) {
         bail!("cannot prove the absence: {f}");
     }
-    let v = check_export(&s, &bundle)?;
+    let v = accept(&s, report)?;
     let bytes = bundle.to_bytes();
     write_new(out, &bytes)?;
     summary(out, &bundle, &v, bytes.len(), json)

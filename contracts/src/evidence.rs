@@ -1177,7 +1177,8 @@ pub trait ChainSource {
 
 struct Builder<'a, S: ChainSource> {
     source: &'a S,
-    suite: AnySuite,
+    /// The source's genesis, parsed and validated once.
+    genesis: ValidatedGenesis,
     heights: BTreeSet<u64>,
     facts: BTreeMap<(u64, Vec<u8>), Fact>,
     txs: Vec<IncludedTx>,
@@ -1206,13 +1207,13 @@ impl<S: ChainSource> Builder<'_, S> {
 
     fn tx(&mut self, height: u64, id: &TxId) -> Result<(), EvidenceError> {
         let txs = self.source.block_txs(height)?;
-        let ids: Vec<TxId> = txs.iter().map(|t| tx_id(&self.suite, t)).collect();
+        let ids: Vec<TxId> = txs.iter().map(|t| tx_id(&self.genesis.suite, t)).collect();
         let Some(index) = ids.iter().position(|i| i == id) else {
             return Err(EvidenceError::Source(format!("transaction {id:?} is not in block {height}")));
         };
         let leaves: Vec<&[u8]> = ids.iter().map(|i| i.0.as_bytes().as_slice()).collect();
-        let tree = MerkleTree::new(&self.suite, &leaves);
-        let path = tree.prove(&self.suite, index).ok_or_else(|| {
+        let tree = MerkleTree::new(&self.genesis.suite, &leaves);
+        let path = tree.prove(&self.genesis.suite, index).ok_or_else(|| {
             EvidenceError::Source(format!("no Merkle path for transaction {index} of block {height}"))
         })?;
         self.heights.insert(height);
@@ -1234,10 +1235,7 @@ impl<S: ChainSource> Builder<'_, S> {
         Ok(Bundle {
             magic: BUNDLE_MAGIC,
             version: BUNDLE_VERSION,
-            genesis: Genesis::from_json(&self.source.genesis_json())
-                .map_err(|e| EvidenceError::Source(e.to_string()))
-                .and_then(|g| canonical_genesis_json(&g).map_err(EvidenceError::Source))?
-                .into_bytes(),
+            genesis: canonical_genesis_json(&self.genesis.genesis).map_err(EvidenceError::Source)?.into_bytes(),
             subject,
             salt,
             headers,
@@ -1262,7 +1260,7 @@ fn builder<S: ChainSource>(source: &S, at: Option<u64>) -> Result<(Builder<'_, S
     }
     let mut heights = BTreeSet::new();
     heights.insert(at);
-    Ok((Builder { source, suite: genesis.suite, heights, facts: BTreeMap::new(), txs: Vec::new() }, at))
+    Ok((Builder { source, genesis, heights, facts: BTreeMap::new(), txs: Vec::new() }, at))
 }
 
 /// Exports the whole history of `doc` as of height `at` (default: the last committed).
@@ -1273,10 +1271,6 @@ pub fn export_document<S: ChainSource>(
     salt: Option<Salt>,
 ) -> Result<Bundle, EvidenceError> {
     let (mut b, at) = builder(source, at)?;
-    let genesis_cas: BTreeSet<AgencyId> = {
-        let g = Genesis::from_json(&source.genesis_json()).map_err(|e| EvidenceError::Source(e.to_string()))?;
-        g.agencies.iter().map(|a| a.id.clone()).collect()
-    };
     let Some(anchor) = b.record::<AnchorRecord>(at, documents::doc_key(doc))? else {
         return Err(EvidenceError::NotAnchored { doc: *doc, at });
     };
@@ -1284,7 +1278,7 @@ pub fn export_document<S: ChainSource>(
     b.fact(at, registry::member_key(&anchor.signer))?;
     let agencies: Vec<AgencyId> = b.record(at, registry::AGENCIES_KEY.to_vec())?.unwrap_or_default();
     for agency in &agencies {
-        if !genesis_cas.contains(agency) {
+        if !b.genesis.cas.contains_key(agency) {
             b.fact(at, registry::agency_key(agency))?;
         }
         if let Some(r) = b.record::<ReceiptRecord>(at, documents::receipt_key(doc, agency))? {

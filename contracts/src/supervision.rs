@@ -459,7 +459,7 @@ fn s01_s02_s03_delivery(e: &mut Eval<'_, '_>) {
     if let (Some(decision), Some(d_eff), Some(body), Some(cca)) =
         (e.decision(), r.decision_effective, r.deciding_body.clone(), r.cca.clone())
     {
-        let p = e.ctx.params.clone();
+        let p = e.ctx.params;
         let from_body: Vec<&DocDigest> =
             e.docs.iter().copied().filter(|d| d.issuer == body && d.recipients.contains(&cca)).collect();
         let notice = from_body.first().copied();
@@ -511,7 +511,7 @@ fn s04_missed_entry(e: &mut Eval<'_, '_>) {
     let r = &e.case.record;
     let (Some(d_eff), Some(cca), Some(kind)) = (r.decision_effective, r.cca.clone(), r.kind) else { return };
     let Some(decision) = e.decision() else { return };
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let period = if kind.is_temp_outside() { p.temp_out_transfer } else { p.subject_report };
     let intake = e.docs.iter().copied().find(|d| d.is(&["INTAKE"]) && d.issuer == cca);
     e.duty(
@@ -533,7 +533,7 @@ fn s04_missed_entry(e: &mut Eval<'_, '_>) {
 
 /// S05: the CCA acknowledges documents addressed to it within RECEIPT_BACK [K].
 fn s05_receipts(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let docs = e.docs.clone();
     for d in docs {
         let roles = e.ctx.roles;
@@ -577,7 +577,7 @@ fn s05_receipts(e: &mut Eval<'_, '_>) {
 /// S06: the assessment opinion within ASSESSMENT (working days) of the commission being
 /// received, and copied to the procuratorate [K].
 fn s06_assessment(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let docs = e.docs.clone();
     for req in docs.iter().copied().filter(|d| d.is(&["ASSESS_REQ"])) {
         let roles = e.ctx.roles;
@@ -602,7 +602,7 @@ fn s06_assessment(e: &mut Eval<'_, '_>) {
 /// and the procuratorate when recorded; still open after WARNING_LOST_DAYS, a warning; for
 /// 缓刑/假释 still open after REVOKE_LOST_DAYS, a revocation proposal [P/K].
 fn s07_lost_contact(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let docs = e.docs.clone();
     let revocable = matches!(e.case.record.kind, Some(SubjectKind::Probation | SubjectKind::Parole));
     for lost in docs.iter().copied().filter(|d| d.is(&["LOST_CONTACT"])) {
@@ -637,7 +637,7 @@ fn s07_lost_contact(e: &mut Eval<'_, '_>) {
 /// S16: a coercive measure (detention) notified to the CCA within DETENTION_NOTICE of the day
 /// it was taken (Law Art.32 "及时"; 实施办法 [K]).
 fn s16_detention_notice(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let Some(cca) = e.case.record.cca.clone() else { return };
     let docs = e.docs.clone();
     for n in docs.iter().copied().filter(|d| d.is(&["COERCIVE_MEASURE_NOTICE"])) {
@@ -656,7 +656,7 @@ fn s16_detention_notice(e: &mut Eval<'_, '_>) {
 /// S08: a leave longer than LEAVE_PER_APPROVAL_MAX, or more than LEAVE_2MONTH_CUM_MAX days in
 /// a window [K]; S09: a leave ended with no return recorded [K].
 fn s08_s09_leave(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let leaves: Vec<(&DocDigest, Date, Date)> = e
         .docs
         .iter()
@@ -715,7 +715,7 @@ fn s08_s09_leave(e: &mut Eval<'_, '_>) {
 /// S10: after WARNINGS_BEFORE_REVOKE warnings of a 缓刑/假释/暂外 subject, a revocation or
 /// commitment proposal; a police-penalty request copied to the procuratorate.
 fn s10_sanctions(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     // 缓刑, 假释, 暂外: a 管制 subject's sentence cannot be revoked.
     let revocable = e.case.record.kind.is_some_and(|k| k != SubjectKind::Control);
     let warnings: Vec<&DocDigest> = e.docs.iter().copied().filter(|d| d.is(&["WARNING"])).collect();
@@ -753,7 +753,7 @@ fn s10_sanctions(e: &mut Eval<'_, '_>) {
 /// (Law Art.33, 47, 48, 49); S12: the subject committed within COMMIT_PHYSICAL of a revocation
 /// or commitment (config).
 fn s11_s12_decisions(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let pairs: [(&str, &[&str], Period, Basis); 4] = [
         ("REVOKE_PROPOSAL", &["REVOKE_RULING", "REVOKE_REJECTED"], p.revoke_ruling, Basis::Statutory),
         ("COMMIT_PROPOSAL", &["COMMIT_DECISION", "COMMIT_REJECTED"], p.commit_decision, Basis::Statutory),
@@ -809,7 +809,7 @@ fn s11_s12_decisions(e: &mut Eval<'_, '_>) {
 /// S13: released (RELEASE_CERT) by RELEASE_LAG after the correction period ends, not before
 /// it, and notified to the deciding body, the procuratorate and the police (Law Art.44).
 fn s13_release(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let r = e.case.record.clone();
     let release = e.docs.iter().copied().find(|d| d.is(&["RELEASE_CERT"]));
     let blocked = matches!(
@@ -866,7 +866,7 @@ fn s13_release(e: &mut Eval<'_, '_>) {
 
 /// S14: an electronic tag removed or re-approved within ETAG_MAX of its approval (Law Art.29).
 fn s14_etag(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let docs = e.docs.clone();
     for tag in docs.iter().copied().filter(|d| d.is(&["ETAG_APPROVAL"])) {
         let next = e.first_after(tag, &["ETAG_REMOVAL", "ETAG_APPROVAL"], None);
@@ -896,7 +896,7 @@ fn s14_etag(e: &mut Eval<'_, '_>) {
 /// the procuratorate (R Art.629(3)); a court's 暂外 decision preceded by the procuratorate's
 /// opinion (R Art.629(6)).
 fn s15_temp_outside(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let r = e.case.record.clone();
     if r.kind.is_some_and(SubjectKind::is_temp_outside) && !r.state.is_closed() {
         let reviews: Vec<&DocDigest> = e.docs.iter().copied().filter(|d| d.is(&["TEMPOUT_REVIEW"])).collect();
@@ -933,7 +933,7 @@ fn s15_temp_outside(e: &mut Eval<'_, '_>) {
 /// S17: after a transfer decision, the subject registered at the new CCA within
 /// XFER_SUBJECT_REPORT, the decision copied to the procuratorate and the police [K].
 fn s17_transfer(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let docs = e.docs.clone();
     for t in docs.iter().copied().filter(|d| d.is(&["TRANSFER_DECISION"])) {
         let roles = e.ctx.roles;
@@ -963,7 +963,7 @@ fn s17_transfer(e: &mut Eval<'_, '_>) {
 /// S18: every agency a correction opinion or recommendation is addressed to replies within
 /// the provincial period [P].
 fn s18_replies(e: &mut Eval<'_, '_>) {
-    let p = e.ctx.params.clone();
+    let p = e.ctx.params;
     let docs = e.docs.clone();
     for op in docs.iter().copied().filter(|d| d.is(&["CORRECTION_OPINION", "PROCURATORIAL_RECOMMENDATION"])) {
         for to in &op.recipients {
