@@ -274,7 +274,12 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<ConsortiumSummary, Testnet
             tls_cert: None,
             tls_key: None,
         }];
-        for (role, label) in [(MemberRole::Node, "node"), (MemberRole::Clerk, "clerk"), (MemberRole::Admin, "admin")] {
+        for (role, label) in [
+            (MemberRole::Node, "node"),
+            (MemberRole::Clerk, "clerk"),
+            (MemberRole::Admin, "admin"),
+            (MemberRole::Adapter, "adapter"),
+        ] {
             let key = home::generate_key(&suite)?;
             let cn = format!("{}-{label}-1", t.id);
             let params =

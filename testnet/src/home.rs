@@ -10,6 +10,7 @@
 //! DIR/node/tls.{crt,key}.pem    the node's TLS transport certificate and ed25519 key (0600)
 //! DIR/clerk/clerk.{crt,key}.pem
 //! DIR/clerk/tls.{crt,key}.pem   the clerk's TLS transport certificate and ed25519 key (0600)
+//! DIR/admin/…, DIR/adapter/…    the same for the agency's admin and its adapter (custos-adapter)
 //! ```
 //!
 //! TLS (the node's gRPC API) always uses ed25519 transport keys, in transport certificates
