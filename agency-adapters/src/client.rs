@@ -14,8 +14,7 @@ use custos_api::pb::dossier_client::DossierClient;
 use custos_api::pb::ledger_client::LedgerClient;
 use custos_api::pb::{
     GetAccountRequest, GetAnchorRequest, GetBlockRequest, GetChunkRequest, GetManifestRequest, GetStateProofRequest,
-    GetTxRequest, PullRequest, PutChunkRequest, PutManifestRequest, StatusRequest, SuperviseRequest,
-    SuperviseResponse,
+    GetTxRequest, PullRequest, PutChunkRequest, PutManifestRequest, StatusRequest, SuperviseRequest, SuperviseResponse,
 };
 use custos_contracts::documents::{AnchorRecord, doc_key};
 use custos_contracts::registry::{AgencyRecord, agency_key};
@@ -133,8 +132,9 @@ impl NodeClient {
             .await
             .map_err(|e| AdapterError::Node { addr: addr.clone(), reason: e.to_string() })?;
         let case_key_path = home.join("case.key");
-        let case_key = std::fs::read_to_string(&case_key_path)
-            .map_err(|e| home_err(home, format!("cannot read the consortium case key {}: {e}", case_key_path.display())))?;
+        let case_key = std::fs::read_to_string(&case_key_path).map_err(|e| {
+            home_err(home, format!("cannot read the consortium case key {}: {e}", case_key_path.display()))
+        })?;
         let decryption = match profile.encryption_key {
             Some(_) => Some(Arc::new(profile.decryption_key(home).map_err(|e| home_err(home, e))?)),
             None => None,
@@ -311,21 +311,15 @@ impl NodeClient {
 
     /// The supervision findings against the adapter's own agency.
     pub async fn findings(&self) -> Result<SuperviseResponse> {
-        let req = SuperviseRequest { agency: Some(self.agency().to_string()), limit: Some(10_000), ..Default::default() };
+        let req =
+            SuperviseRequest { agency: Some(self.agency().to_string()), limit: Some(10_000), ..Default::default() };
         Ok(self.ledger.clone().supervise(req).await.map_err(|e| self.node_err(&e))?.into_inner())
     }
 
-    /// Whether the node already holds a manifest for `doc` (an earlier attempt uploaded it).
-    pub async fn has_manifest(&self, doc: &DocHash) -> Result<bool> {
-        match self.dossier.clone().get_manifest(GetManifestRequest { doc_id: doc.0.0.to_vec() }).await {
-            Ok(_) => Ok(true),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
-            Err(s) => Err(self.node_err(&s)),
-        }
-    }
-
     /// Uploads an encrypted document: its chunks from `store`, then the manifest signed with
-    /// the adapter's key.
+    /// the adapter's key. If the node already keeps a manifest of this document (an earlier
+    /// attempt uploaded it before a crash), that one stays and serves: it describes the same
+    /// document id and its chunks are complete, or the node would not have stored it.
     pub async fn upload(&self, store: &ChunkStore, enc: Encrypted) -> Result<SignedManifest> {
         let signed = enc.manifest.sign(&self.signer.key).map_err(|e| AdapterError::Record(e.to_string()))?;
         let mut dc = self.dossier.clone();
@@ -336,7 +330,13 @@ impl NodeClient {
                 return Err(self.bad(format!("stored chunk {i} under {}, expected {hash}", hex::encode(&got))));
             }
         }
-        dc.put_manifest(PutManifestRequest { signed_manifest: signed.encode() }).await.map_err(|e| self.node_err(&e))?;
+        match dc.put_manifest(PutManifestRequest { signed_manifest: signed.encode() }).await {
+            Ok(_) => {}
+            Err(s) if s.code() == tonic::Code::AlreadyExists => {
+                tracing::debug!(doc = %signed.doc_id(), "the node keeps the manifest of an earlier attempt");
+            }
+            Err(s) => return Err(self.node_err(&s)),
+        }
         Ok(signed)
     }
 

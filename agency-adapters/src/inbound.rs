@@ -304,10 +304,16 @@ async fn poll_findings<I: Inbox>(ctx: &Context, inbox: &I) -> Result<()> {
                 height: Some(r.height),
                 tx_id: None,
                 time_ms: None,
-                doc_hash: f.proofs.first().and_then(|p| <[u8; 32]>::try_from(p.doc.as_slice()).ok()).map(|a| DocHash(custos_primitives::crypto::Hash(a))),
+                doc_hash: f
+                    .proofs
+                    .first()
+                    .and_then(|p| <[u8; 32]>::try_from(p.doc.as_slice()).ok())
+                    .map(|a| DocHash(custos_primitives::crypto::Hash(a))),
                 doc_type: None,
                 from: None,
-                case_ref: <[u8; 32]>::try_from(f.case_ref.as_slice()).ok().map(|a| CaseRef(custos_primitives::crypto::Hash(a))),
+                case_ref: <[u8; 32]>::try_from(f.case_ref.as_slice())
+                    .ok()
+                    .map(|a| CaseRef(custos_primitives::crypto::Hash(a))),
                 document: None,
                 size: None,
                 detail: serde_json::json!({

@@ -15,10 +15,12 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod folder;
 pub mod inbound;
 pub mod metrics;
 pub mod outbound;
 pub mod postgres;
+pub mod reconcile;
 pub mod record;
 pub mod run;
 pub mod submit;

@@ -31,6 +31,20 @@ enum Command {
         #[arg(long, short = 'c', env = "CUSTOS_ADAPTER_CONFIG")]
         config: PathBuf,
     },
+    /// Compare the agency system's records since DATE with the ledger: records not anchored,
+    /// anchors no record explains, mismatched hashes. Exits 0 when they agree (records still
+    /// pending aside), 3 when they do not.
+    Reconcile {
+        /// The configuration file.
+        #[arg(long, short = 'c', env = "CUSTOS_ADAPTER_CONFIG")]
+        config: PathBuf,
+        /// First day (YYYY-MM-DD, China Standard Time) of records and anchors to compare.
+        #[arg(long, value_name = "DATE")]
+        since: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create or upgrade the PostgreSQL schema (custos_outbox, custos_inbox, …) and exit.
     Migrate {
         /// The configuration file.
@@ -78,6 +92,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reconcile { config, since, json } => {
+            let cfg = Config::load(&config)?;
+            let date = custos_contracts::call::Date::parse(&since)
+                .map_err(|e| anyhow::anyhow!("--since {since:?}: {e} (expected YYYY-MM-DD)"))?;
+            let report = rt.block_on(custos_adapters::run::reconcile(cfg, date))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
         Command::Migrate { config } => {
             let cfg = Config::load(&config)?;
             let pg = cfg.postgres.as_ref().context("migrate needs a [postgres] section")?;
@@ -85,5 +111,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("schema is at version {}", custos_adapters::postgres::MIGRATIONS.len());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn print_report(r: &custos_adapters::reconcile::Report) {
+    println!(
+        "since {} (heights {}..={}): {} records, {} anchored as recorded",
+        r.since, r.from_height, r.to_height, r.records, r.anchored
+    );
+    println!("not anchored: {}", r.not_anchored.len());
+    for n in &r.not_anchored {
+        println!("  {:<10} {:<9} {}: {}", n.id, n.status, n.key, n.reason);
+    }
+    println!("anchors no record explains: {}", r.unexplained.len());
+    for u in &r.unexplained {
+        println!("  height {:<7} {} {} (transaction {})", u.height, u.doc_type, u.doc_hash, u.tx_id);
+    }
+    println!("mismatched: {}", r.mismatched.len());
+    for m in &r.mismatched {
+        println!("  {:<10} {}: {}", m.id, m.key, m.reason);
     }
 }

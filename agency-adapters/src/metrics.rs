@@ -67,13 +67,25 @@ impl Metrics {
         r.register("record_retries", "Record attempts put off after a transient error", m.retries.clone());
         r.register("node_busy", "Submissions the node answered busy (back-pressure)", m.busy.clone());
         r.register("node_unavailable", "Times the node could not be reached", m.unavailable.clone());
-        r.register("transactions_committed_ok", "The adapter's transactions committed successfully", m.committed_ok.clone());
-        r.register("transactions_committed_failed", "The adapter's transactions committed with an error", m.committed_err.clone());
+        r.register(
+            "transactions_committed_ok",
+            "The adapter's transactions committed successfully",
+            m.committed_ok.clone(),
+        );
+        r.register(
+            "transactions_committed_failed",
+            "The adapter's transactions committed with an error",
+            m.committed_err.clone(),
+        );
         r.register("transactions_inflight", "Transactions submitted and not yet committed", m.inflight.clone());
         r.register("records_pending", "Records waiting in the source at the last poll", m.pending.clone());
         r.register("inbox_height", "Last height fully delivered to the agency system", m.inbox_height.clone());
         r.register("inbox_events", "Events delivered to the agency system's inbox", m.inbox_events.clone());
-        r.register("webhook_deliveries", "Events POSTed to the agency system and acknowledged", m.events_delivered.clone());
+        r.register(
+            "webhook_deliveries",
+            "Events POSTed to the agency system and acknowledged",
+            m.events_delivered.clone(),
+        );
         r.register("webhook_retries", "Event deliveries retried", m.event_retries.clone());
         if let Ok(mut reg) = m.registry.lock() {
             *reg = r;
@@ -107,7 +119,11 @@ impl Metrics {
     }
     /// A transaction of the adapter committed.
     pub fn committed(&self, ok: bool) {
-        if ok { self.committed_ok.inc() } else { self.committed_err.inc() };
+        if ok {
+            self.committed_ok.inc()
+        } else {
+            self.committed_err.inc()
+        };
     }
     /// Transactions in flight.
     pub fn set_inflight(&self, n: usize) {

@@ -9,7 +9,8 @@
 //!    ahead into the source (`prepared`) before anything reaches the ledger;
 //! 3. asks the ledger whether that hash is anchored: if so (an earlier attempt committed before
 //!    a crash), the record is done with that anchor's transaction;
-//! 4. encrypts the document for its readers and uploads it, unless the node already holds it;
+//! 4. encrypts the document for its readers and uploads it (a manifest an earlier attempt left
+//!    on the node is kept);
 //! 5. submits the `Anchor` call and waits for its commit, then marks the record done with the
 //!    transaction id and height.
 //!
@@ -147,9 +148,9 @@ impl Context {
                         .map_err(|e| AdapterError::Record(format!("cannot open the document {}: {e}", p.display())))?;
                     let mut buf = vec![0u8; 1 << 20];
                     loop {
-                        let n = f
-                            .read(&mut buf)
-                            .map_err(|e| AdapterError::Record(format!("cannot read the document {}: {e}", p.display())))?;
+                        let n = f.read(&mut buf).map_err(|e| {
+                            AdapterError::Record(format!("cannot read the document {}: {e}", p.display()))
+                        })?;
                         if n == 0 {
                             break;
                         }
@@ -314,14 +315,16 @@ async fn send<O: Outbox>(ctx: &Context, outbox: &O, row: Pending, scratch: &std:
     for a in &readers {
         keys.push((a.clone(), ctx.key_of(a).await?));
     }
-    if !ctx.node.has_manifest(&doc_hash).await? {
-        upload(ctx, &record, &checked, salt, case_ref, keys, scratch, &doc_hash).await?;
-    }
+    upload(ctx, &record, &checked, salt, case_ref, keys, scratch, &doc_hash).await?;
     let call = Call::Anchor(AnchorCall {
         doc_hash,
         doc_type: checked.doc_type.clone(),
         case_ref,
-        recipients: checked.recipients.clone().try_into().map_err(|_| AdapterError::Record("too many recipients".into()))?,
+        recipients: checked
+            .recipients
+            .clone()
+            .try_into()
+            .map_err(|_| AdapterError::Record("too many recipients".into()))?,
         copies: checked.copies.clone().try_into().map_err(|_| AdapterError::Record("too many copies".into()))?,
         dates: checked.dates,
         subject_kind: checked.subject_kind,
@@ -353,10 +356,19 @@ async fn finish_existing<O: Outbox>(
     salt: Salt,
 ) -> Result<()> {
     if &a.issuer != ctx.node.agency() {
-        return Err(AdapterError::Record(format!("document {} is anchored by {}, not by this agency", a.doc_hash, a.issuer)));
+        return Err(AdapterError::Record(format!(
+            "document {} is anchored by {}, not by this agency",
+            a.doc_hash, a.issuer
+        )));
     }
-    let anchored =
-        Anchored { doc_hash: a.doc_hash, salt, tx_id: a.tx_id, height: a.height, time_ms: a.time_ms, case_ref: a.case_ref };
+    let anchored = Anchored {
+        doc_hash: a.doc_hash,
+        salt,
+        tx_id: a.tx_id,
+        height: a.height,
+        time_ms: a.time_ms,
+        case_ref: a.case_ref,
+    };
     outbox.done(id, &anchored).await?;
     ctx.metrics.already_anchored();
     debug!(record = %id, doc = %a.doc_hash, height = a.height, "already anchored");
@@ -390,7 +402,8 @@ async fn upload(
     let doc = record.document.clone();
     let dir2 = dir.clone();
     let enc = tokio::task::spawn_blocking(move || -> Result<(ChunkStore, custos_dossier::Encrypted)> {
-        let store = ChunkStore::open(&dir2, suite).map_err(|e| AdapterError::Database(format!("scratch store: {e}")))?;
+        let store =
+            ChunkStore::open(&dir2, suite).map_err(|e| AdapterError::Database(format!("scratch store: {e}")))?;
         let enc = match &doc {
             DocumentSource::Bytes(b) => encrypt(&store, &params, b.as_slice(), b.len() as u64, &mut |_, _| {}),
             DocumentSource::Path(p) => custos_dossier::encrypt_file(&store, &params, p, &mut |_, _| {}),

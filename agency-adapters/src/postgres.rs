@@ -13,11 +13,12 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, GenericClient, NoTls};
 use tracing::{info, warn};
 
-use custos_primitives::types::{DocHash, Salt};
+use custos_primitives::types::{DocHash, Salt, TxId};
 
 use crate::error::{AdapterError, Result};
 use crate::inbound::{Inbox, InboxEvent};
 use crate::outbound::{Anchored, Outbox, Pending, RecordId};
+use crate::reconcile::SourceEntry;
 use crate::record::{DocumentSource, OutboundRecord, RecordDates, RecordKey};
 
 /// The schema migrations, in order: (version, name, SQL).
@@ -101,54 +102,41 @@ impl PgStore {
         Ok(client)
     }
 
-    /// Records of the outbox created since `since` (`YYYY-MM-DD`), for reconciliation:
-    /// (id, key, status, doc hash, transaction id).
-    pub async fn outbox_since(&self, since: &str) -> Result<Vec<SourceRow>> {
+    /// The outbox records created on or after `since` (`YYYY-MM-DD`, China Standard Time), for
+    /// reconciliation.
+    pub async fn entries(&self, since: &str) -> Result<Vec<SourceEntry>> {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT id, source_id, version, status, doc_hash, tx_id, height FROM custos_outbox \
-                 WHERE created_at >= $1::text::date ORDER BY id",
+                &format!(
+                    "{SELECT_RECORD_FULL} WHERE created_at >= ($1::text::date::timestamp AT TIME ZONE 'Asia/Shanghai') \
+                     ORDER BY id"
+                ),
                 &[&since],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| SourceRow {
-                id: r.get::<_, i64>(0).to_string(),
-                key: RecordKey { source_id: r.get(1), version: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0) },
-                status: r.get(3),
-                doc_hash: r.get::<_, Option<Vec<u8>>>(4).and_then(|b| hash32(&b)).map(DocHash),
-                tx_id: r.get::<_, Option<Vec<u8>>>(5),
-                height: r.get::<_, Option<i64>>(6).and_then(|h| u64::try_from(h).ok()),
+            .map(|r| {
+                let p = pending_of(r);
+                let key = match &p.record {
+                    Ok(rec) => rec.key.clone(),
+                    Err(_) => {
+                        RecordKey { source_id: r.get(1), version: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0) }
+                    }
+                };
+                SourceEntry {
+                    id: p.id,
+                    key,
+                    status: r.get(17),
+                    doc_hash: p.prepared,
+                    tx_id: r.get::<_, Option<Vec<u8>>>(18).and_then(|b| hash32(&b)).map(TxId),
+                    error: r.get(19),
+                    record: p.record.ok(),
+                }
             })
             .collect())
     }
-
-    /// One outbox record by id, as the outbound stage would read it.
-    pub async fn record(&self, id: &str) -> Result<Option<Pending>> {
-        let id: i64 = id.parse().map_err(|_| AdapterError::Record(format!("bad outbox id {id}")))?;
-        let c = self.client().await?;
-        let rows = c.query(&format!("{SELECT_RECORD} WHERE id = $1"), &[&id]).await?;
-        Ok(rows.first().map(pending_of))
-    }
-}
-
-/// A source record as reconciliation sees it.
-#[derive(Clone, Debug)]
-pub struct SourceRow {
-    /// Its id in the source.
-    pub id: String,
-    /// Its key.
-    pub key: RecordKey,
-    /// `pending`, `prepared`, `done` or `failed`.
-    pub status: String,
-    /// The hash written ahead.
-    pub doc_hash: Option<DocHash>,
-    /// The anchoring transaction, when done.
-    pub tx_id: Option<Vec<u8>>,
-    /// Its height.
-    pub height: Option<u64>,
 }
 
 fn hash32(b: &[u8]) -> Option<custos_primitives::crypto::Hash> {
@@ -181,6 +169,9 @@ pub async fn migrate(client: &mut Client) -> Result<()> {
 const SELECT_RECORD: &str = "SELECT id, source_id, version, doc_type, case_number, recipients, copies, \
      document_path, document, file_name, subject_kind, effective_date::text, received_date::text, \
      period_start::text, period_end::text, eseal, doc_hash FROM custos_outbox";
+const SELECT_RECORD_FULL: &str = "SELECT id, source_id, version, doc_type, case_number, recipients, copies, \
+     document_path, document, file_name, subject_kind, effective_date::text, received_date::text, \
+     period_start::text, period_end::text, eseal, doc_hash, status, tx_id, error FROM custos_outbox";
 
 fn pending_of(r: &tokio_postgres::Row) -> Pending {
     let id: i64 = r.get(0);

@@ -187,14 +187,14 @@ impl OutboundRecord {
             period_start: date("period start", &self.dates.period_start)?,
             period_end: date("period end", &self.dates.period_end)?,
         };
-        let subject_kind = self.subject_kind.as_deref().filter(|s| !s.trim().is_empty()).map(subject_kind).transpose()?;
+        let subject_kind =
+            self.subject_kind.as_deref().filter(|s| !s.trim().is_empty()).map(subject_kind).transpose()?;
         let eseal = match self.eseal.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(h) => {
                 let bytes = hex::decode(h).map_err(|_| AdapterError::Record(format!("e-seal {h:?} is not hex")))?;
-                let arr: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| AdapterError::Record("an e-seal hash has 64 hex digits".into()))?;
+                let arr: [u8; 32] =
+                    bytes.try_into().map_err(|_| AdapterError::Record("an e-seal hash has 64 hex digits".into()))?;
                 Some(Hash(arr))
             }
         };

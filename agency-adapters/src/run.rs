@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use custos_contracts::call::{Call, RegisterMemberCall};
+
 use crate::client::NodeClient;
 use crate::config::{Config, Kind};
 use crate::error::{AdapterError, Result};
-use crate::inbound::{self, Inbox, InboundSettings};
+use crate::folder::Folder;
+use crate::inbound::{self, InboundSettings, Inbox};
 use crate::metrics::Metrics;
-use crate::outbound::{self, Context, Outbox, OutboundSettings};
+use crate::outbound::{self, Context, OutboundSettings, Outbox};
 use crate::postgres::PgStore;
 use crate::submit::Submitter;
 
@@ -79,6 +82,45 @@ pub async fn connect_node(config: &Config, stop: &mut (impl Future<Output = ()> 
     }
 }
 
+/// Registers the adapter's certificate on the ledger if it is not yet: the node accepts the
+/// manifests it signs only from a registered member. Retries while the node is unreachable.
+pub async fn register(
+    node: &NodeClient,
+    submitter: &Submitter,
+    stop: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<()> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            let (registered, _, _) = node.account().await?;
+            if registered {
+                return Ok(());
+            }
+            let certificate = node
+                .signer
+                .cert_der
+                .clone()
+                .try_into()
+                .map_err(|_| AdapterError::Rejected("the adapter certificate is too large".into()))?;
+            info!(agency = %node.agency(), "registering the adapter's certificate");
+            submitter.submit(Call::RegisterMember(RegisterMemberCall { certificate })).await.map(|_| ())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_permanent() && node.account().await.is_ok_and(|a| a.0) => return Ok(()),
+            Err(e) if e.is_permanent() => return Err(e),
+            Err(e) => {
+                warn!(error = %e, "cannot register the adapter yet; retrying");
+                tokio::select! {
+                    _ = &mut *stop => return Err(AdapterError::Shutdown),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
 /// Runs the configured adapter until `stop` resolves.
 pub async fn run(config: Config, stop: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let kind = config.kind().map_err(|reason| AdapterError::Config { path: "".into(), reason })?;
@@ -103,20 +145,31 @@ pub async fn run(config: Config, stop: impl Future<Output = ()> + Send + 'static
     let node = connect_node(&config, &mut stop_connect).await?;
     info!(node = %node.addr, agency = %node.agency(), "connected");
     let (submitter, _task) = Submitter::start(node.clone(), config.outbound.window, metrics.clone());
+    register(&node, &submitter, &mut Box::pin(stopped())).await?;
     let ctx = Context::new(node, submitter, secret, metrics);
     match kind {
         Kind::Postgres(pg) => {
             let store = PgStore::open(&pg.url, pg.inline_max).await?;
             stages(&config, ctx, store.clone(), store, stopped).await
         }
-        Kind::Folder(_) | Kind::Webhook(_) => {
+        Kind::Folder(f) => {
+            let folder = Folder::open(&f.root, &config.state_dir, Duration::from_millis(f.settle_ms))?;
+            stages(&config, ctx, folder.clone(), folder, stopped).await
+        }
+        Kind::Webhook(_) => {
             Err(AdapterError::Config { path: "".into(), reason: "this adapter kind is not built yet".into() })
         }
     }
 }
 
 /// Runs the outbound and inbound stages side by side until stopped; the first to fail ends both.
-pub async fn stages<O: Outbox, I: Inbox, S, F>(config: &Config, ctx: Context, outbox: O, inbox: I, stopped: S) -> Result<()>
+pub async fn stages<O: Outbox, I: Inbox, S, F>(
+    config: &Config,
+    ctx: Context,
+    outbox: O,
+    inbox: I,
+    stopped: S,
+) -> Result<()>
 where
     S: Fn() -> F,
     F: Future<Output = ()> + Send + 'static,
@@ -138,13 +191,50 @@ where
     let out = {
         let (ctx, stop) = (ctx.clone(), stopped());
         let enabled = config.outbound.enabled;
-        async move { if enabled { outbound::run(ctx, outbox, out_settings, stop).await } else { stop.await; Ok(()) } }
+        async move {
+            if enabled {
+                outbound::run(ctx, outbox, out_settings, stop).await
+            } else {
+                stop.await;
+                Ok(())
+            }
+        }
     };
     let inn = {
         let stop = stopped();
         let enabled = config.inbound.enabled;
-        async move { if enabled { inbound::run(ctx, inbox, in_settings, stop).await } else { stop.await; Ok(()) } }
+        async move {
+            if enabled {
+                inbound::run(ctx, inbox, in_settings, stop).await
+            } else {
+                stop.await;
+                Ok(())
+            }
+        }
     };
     let (a, b) = tokio::join!(out, inn);
     a.and(b)
+}
+
+/// Reconciles the configured source with the ledger since `since`.
+pub async fn reconcile(config: Config, since: custos_contracts::call::Date) -> Result<crate::reconcile::Report> {
+    let kind = config.kind().map_err(|reason| AdapterError::Config { path: "".into(), reason })?;
+    let secret = load_secret(&config.state_dir)?;
+    let node = NodeClient::connect(&config.home, config.node.as_deref()).await?;
+    let metrics = Metrics::new();
+    let (submitter, task) = Submitter::start(node.clone(), 1, metrics.clone());
+    let ctx = Context::new(node, submitter, secret, metrics);
+    let entries = match kind {
+        Kind::Postgres(pg) => PgStore::open(&pg.url, pg.inline_max).await?.entries(&since.to_string()).await?,
+        Kind::Folder(f) => Folder::open(&f.root, &config.state_dir, Duration::ZERO)?.entries(since)?,
+        Kind::Webhook(_) => {
+            return Err(AdapterError::Config {
+                path: "".into(),
+                reason: "reconcile of the webhook spool is not built yet".into(),
+            });
+        }
+    };
+    let report = crate::reconcile::reconcile(&ctx, since, entries).await;
+    task.abort();
+    report
 }

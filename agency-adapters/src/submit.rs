@@ -234,7 +234,8 @@ impl Task {
                     match self.node.account().await {
                         Ok((registered, n, h)) => {
                             self.height = self.height.max(h);
-                            if !registered {
+                            let queued = matches!(self.queue.front().map(|i| &i.call), Some(Call::RegisterMember(_)));
+                            if !registered && !queued {
                                 self.registering = true;
                                 let certificate = match self.node.signer.cert_der.clone().try_into() {
                                     Ok(c) => c,
@@ -363,6 +364,9 @@ fn finish(f: Inflight, id: TxId, height: u64, time_ms: u64, ok: bool, error: Str
         if f.reply.is_none() {
             warn!(tx = %id, height, call = f.name, %error, "committed with an error");
         }
-        reply(f.reply, Err(AdapterError::Rejected(format!("{} committed at height {height} but failed: {error}", f.name))));
+        reply(
+            f.reply,
+            Err(AdapterError::Rejected(format!("{} committed at height {height} but failed: {error}", f.name))),
+        );
     }
 }

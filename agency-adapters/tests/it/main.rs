@@ -93,7 +93,7 @@ fn help_explains_the_adapter() {
     let o = adapter(&["--help"]);
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    for word in ["run", "migrate", "exactly once", "[postgres]", "[folder]", "[webhook]"] {
+    for word in ["run", "migrate", "reconcile", "source id", "[postgres]", "[folder]", "[webhook]"] {
         assert!(text.contains(word), "--help should mention {word}:\n{text}");
     }
 }

@@ -46,14 +46,20 @@ impl Postgres {
             assert!(st.success(), "cannot give the temporary folder to the postgres user");
         }
         let pg = Postgres { _dir: dir, data, bin, port: free_port(), as_postgres };
-        pg.run_bin("initdb", &["-D", pg.data.to_str().unwrap(), "-U", "custos", "--auth=trust", "-E", "UTF8", "--no-locale", "-N"]);
+        pg.run_bin(
+            "initdb",
+            &["-D", pg.data.to_str().unwrap(), "-U", "custos", "--auth=trust", "-E", "UTF8", "--no-locale", "-N"],
+        );
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
             pg.port,
             pg.data.display()
         );
         let log = pg.data.join("server.log");
-        pg.run_bin("pg_ctl", &["-D", pg.data.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"]);
+        pg.run_bin(
+            "pg_ctl",
+            &["-D", pg.data.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"],
+        );
         pg
     }
 
@@ -90,15 +96,35 @@ impl Postgres {
     /// Runs SQL with psql; returns its unaligned, tuples-only output.
     pub fn sql(&self, db: &str, sql: &str) -> String {
         let port = self.port.to_string();
-        self.run_bin("psql", &["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &port, "-U", "custos", "-d", db, "-c", sql])
-            .trim()
-            .to_string()
+        self.run_bin(
+            "psql",
+            &[
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "custos",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ],
+        )
+        .trim()
+        .to_string()
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = self.command("pg_ctl").args(["-D", self.data.to_str().unwrap_or(""), "-m", "immediate", "stop"]).output();
+        let _ =
+            self.command("pg_ctl").args(["-D", self.data.to_str().unwrap_or(""), "-m", "immediate", "stop"]).output();
     }
 }
 

@@ -114,13 +114,15 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
     // node down for a minute.
     let kill_at = [n / 10, n * 35 / 100, n * 6 / 10];
     let mut kills = 0;
+    let mut last_kill_done = 0;
     let mut outage_done = false;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(14 * 60);
     loop {
         let done = count(&pg, "court", "SELECT count(*) FROM custos_outbox WHERE status = 'done'");
         let closed = count(&pg, "court", "SELECT count(*) FROM custos_outbox WHERE status IN ('done', 'failed')");
-        if kills < kill_at.len() && done >= kill_at[kills] {
+        if kills < kill_at.len() && done >= kill_at[kills] && done > last_kill_done {
+            last_kill_done = done;
             court.kill().unwrap();
             court.wait().unwrap();
             kills += 1;
@@ -149,7 +151,13 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
             Instant::now() < deadline,
             "only {closed} of {total} rows closed after {:?}; log: {}",
             started.elapsed(),
-            std::fs::read_to_string(&court_log).unwrap_or_default().lines().rev().take(30).collect::<Vec<_>>().join("\n")
+            std::fs::read_to_string(&court_log)
+                .unwrap_or_default()
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -167,7 +175,8 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
         ("missing-file", "does not exist"),
         ("bad-recipient", "not in the ledger's registry"),
     ] {
-        let row = pg.sql("court", &format!("SELECT status || ': ' || error FROM custos_outbox WHERE source_id = '{id}'"));
+        let row =
+            pg.sql("court", &format!("SELECT status || ': ' || error FROM custos_outbox WHERE source_id = '{id}'"));
         assert!(row.starts_with("failed: ") && row.contains(why), "{id}: {row}");
     }
 
@@ -225,7 +234,8 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
         ),
         n.to_string()
     );
-    let sample = pg.sql("justice", "SELECT document_path FROM custos_inbox WHERE kind = 'document' ORDER BY id LIMIT 1");
+    let sample =
+        pg.sql("justice", "SELECT document_path FROM custos_inbox WHERE kind = 'document' ORDER BY id LIMIT 1");
     assert!(std::fs::read_to_string(&sample).unwrap().starts_with("Letter number "));
     // The court's inbox knows its own case numbers back from their keyed references.
     assert_eq!(
@@ -237,4 +247,39 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
     justice.kill().unwrap();
     let _ = court.wait();
     let _ = justice.wait();
+
+    // Reconciliation: every done row is anchored as recorded; the three failed rows are
+    // reported as not anchored (exit 3: the two sides do not agree).
+    let today = pg.sql("court", "SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')");
+    let reconcile = |json: bool| {
+        let mut args = vec!["reconcile", "--config", court_cfg.to_str().unwrap(), "--since", today.as_str()];
+        if json {
+            args.push("--json");
+        }
+        adapter(&args)
+    };
+    let o = reconcile(true);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["records"], total);
+    assert_eq!(r["anchored"], n);
+    assert_eq!(r["not_anchored"].as_array().unwrap().len(), 3, "{r}");
+    assert!(r["not_anchored"].as_array().unwrap().iter().all(|x| x["status"] == "failed"));
+    assert_eq!(r["unexplained"].as_array().unwrap().len(), 0, "{r}");
+    assert_eq!(r["mismatched"].as_array().unwrap().len(), 0, "{r}");
+
+    // A document changed after it was sent, and a row deleted after its anchor: both show.
+    pg.sql("court", "UPDATE custos_outbox SET document = convert_to('tampered', 'UTF8') WHERE source_id = 'letter-1'");
+    pg.sql("court", "DELETE FROM custos_outbox WHERE source_id = 'letter-2'");
+    let o = reconcile(true);
+    assert_eq!(o.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["anchored"], n - 1, "letter-1 is still anchored as recorded, letter-2 gone: {r}");
+    let mism = r["mismatched"].as_array().unwrap();
+    assert_eq!(mism.len(), 1, "{r}");
+    assert!(mism[0]["key"].as_str().unwrap().starts_with("letter-1@"), "{r}");
+    assert!(mism[0]["reason"].as_str().unwrap().contains("now hashes to"), "{r}");
+    assert_eq!(r["unexplained"].as_array().unwrap().len(), 1, "{r}");
+    let text = reconcile(false);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("anchors no record explains: 1"));
 }

@@ -51,9 +51,13 @@ fn testnet_init_writes_five_agencies_for_both_suites() {
                 a["identities"].as_array().unwrap().iter().map(|i| i["role"].as_str().unwrap()).collect();
             assert_eq!(roles, ["ca", "node", "clerk", "admin", "adapter"]);
             let home = dir.join(a["id"].as_str().unwrap());
-            for key in
-                ["ca/ca.key.pem", "node/node.key.pem", "clerk/clerk.key.pem", "admin/admin.key.pem", "adapter/adapter.key.pem"]
-            {
+            for key in [
+                "ca/ca.key.pem",
+                "node/node.key.pem",
+                "clerk/clerk.key.pem",
+                "admin/admin.key.pem",
+                "adapter/adapter.key.pem",
+            ] {
                 assert_eq!(mode(&home.join(key)), 0o600, "{key} must be 0600");
             }
             // Every home is usable with --home.
