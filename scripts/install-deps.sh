@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # openssl: SM2 interoperability tests. libclang-dev, librocksdb-dev, protobuf-compiler:
-# the node (RocksDB linked from Debian, tonic's protoc).
-PACKAGES=(openssl libclang-dev librocksdb-dev protobuf-compiler)
+# the node (RocksDB linked from Debian, tonic's protoc). postgresql: the PostgreSQL adapter's
+# tests start a throwaway server from its binaries (/usr/lib/postgresql/*/bin).
+PACKAGES=(openssl libclang-dev librocksdb-dev protobuf-compiler postgresql)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
