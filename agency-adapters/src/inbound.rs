@@ -177,6 +177,7 @@ async fn events_of(ctx: &Context, height: u64, settings: &InboundSettings) -> Re
     let me = ctx.node.agency().clone();
     let suite = ctx.node.suite();
     let mut out = Vec::new();
+    let mut to_acknowledge = Vec::new();
     for (bytes, id) in block.txs.iter().zip(block.tx_ids(suite)) {
         let Ok(tx) = SignedTx::decode_untrusted(bytes) else { continue };
         let relevant = match &tx.call {
@@ -218,7 +219,9 @@ async fn events_of(ctx: &Context, height: u64, settings: &InboundSettings) -> Re
                     "copies": a.copies.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
                     "as": if a.recipients.contains(&me) { "recipient" } else { "copy" },
                 });
-                fetch_and_acknowledge(ctx, settings, &mut ev, a.doc_hash).await?;
+                if fetch(ctx, settings, &mut ev, a.doc_hash).await? {
+                    to_acknowledge.push(a.doc_hash);
+                }
                 out.push(ev);
             }
             Call::Receipt(r) => {
@@ -232,7 +235,9 @@ async fn events_of(ctx: &Context, height: u64, settings: &InboundSettings) -> Re
             Call::GrantAccess(g) => {
                 let mut ev = base(EventKind::Grant, g.doc_hash);
                 ev.from = ctx.node.anchor_issuer(&g.doc_hash).await?;
-                fetch_and_acknowledge(ctx, settings, &mut ev, g.doc_hash).await?;
+                if fetch(ctx, settings, &mut ev, g.doc_hash).await? {
+                    to_acknowledge.push(g.doc_hash);
+                }
                 out.push(ev);
             }
             Call::RevokeAccess(g) => {
@@ -243,6 +248,9 @@ async fn events_of(ctx: &Context, height: u64, settings: &InboundSettings) -> Re
             _ => {}
         }
     }
+    if settings.acknowledge {
+        acknowledge(ctx, to_acknowledge).await?;
+    }
     Ok(out)
 }
 
@@ -251,14 +259,10 @@ pub fn document_path(dir: &Path, doc: &DocHash) -> PathBuf {
     dir.join(doc.to_string())
 }
 
-async fn fetch_and_acknowledge(
-    ctx: &Context,
-    settings: &InboundSettings,
-    ev: &mut InboxEvent,
-    doc: DocHash,
-) -> Result<()> {
+/// Fetches a document for an event; true when it is in the documents folder.
+async fn fetch(ctx: &Context, settings: &InboundSettings, ev: &mut InboxEvent, doc: DocHash) -> Result<bool> {
     if !settings.fetch_documents {
-        return Ok(());
+        return Ok(false);
     }
     let path = document_path(&settings.documents, &doc);
     // A file at the path is complete: the fetch writes it by an atomic rename once it hashes
@@ -269,26 +273,44 @@ async fn fetch_and_acknowledge(
             Err(e) if e.is_permanent() => {
                 warn!(%doc, error = %e, "cannot fetch a document addressed to the agency");
                 ev.detail["fetch_error"] = serde_json::Value::String(e.to_string());
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => return Err(e),
         }
     }
     ev.size = std::fs::metadata(&path).ok().map(|m| m.len());
     ev.document = Some(path);
-    if settings.acknowledge {
-        let me = ctx.node.agency();
+    Ok(true)
+}
+
+/// Posts the agency's receipts for fetched documents it has not acknowledged yet, all at once
+/// (the submitter pipelines them), and waits for their commits.
+async fn acknowledge(ctx: &Context, docs: Vec<DocHash>) -> Result<()> {
+    let me = ctx.node.agency();
+    let mut tasks = tokio::task::JoinSet::new();
+    for doc in docs {
         let existing: Option<ReceiptRecord> = ctx.node.read(receipt_key(&doc, me)).await?;
-        if existing.is_none() {
-            match ctx.submitter.submit(Call::Receipt(ReceiptCall { doc_hash: doc })).await {
-                Ok(c) => debug!(%doc, height = c.height, "receipt posted"),
-                // Posted meanwhile (a crashed run's transaction committed).
-                Err(AdapterError::Rejected(e)) if e.contains("already") => {}
-                Err(e) => return Err(e),
+        if existing.is_some() {
+            continue;
+        }
+        let submitter = ctx.submitter.clone();
+        tasks.spawn(async move { (doc, submitter.submit(Call::Receipt(ReceiptCall { doc_hash: doc })).await) });
+    }
+    let mut first_err = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((doc, Ok(c))) => debug!(%doc, height = c.height, "receipt posted"),
+            // Posted meanwhile (a crashed run's transaction committed).
+            Ok((_, Err(AdapterError::Rejected(e)))) if e.contains("already") => {}
+            Ok((_, Err(e))) => {
+                first_err.get_or_insert(e);
+            }
+            Err(e) => {
+                first_err.get_or_insert(AdapterError::Database(format!("receipt task failed: {e}")));
             }
         }
     }
-    Ok(())
+    first_err.map_or(Ok(()), Err)
 }
 
 async fn poll_findings<I: Inbox>(ctx: &Context, inbox: &I) -> Result<()> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use custos_testnet::consortium::{self, AGENCIES, InitOptions};
 use custos_testnet::net::{self, NodeProcess};
 
+mod folder;
 mod pg;
 mod postgres;
 
