@@ -360,6 +360,19 @@ impl Folder {
                 }
                 let id = name.trim_end_matches(".json").to_string();
                 let Ok(meta) = serde_json::from_slice::<Metadata>(&std::fs::read(&path).unwrap_or_default()) else {
+                    // Unreadable metadata never reached the ledger: report it under its file name.
+                    let error = std::fs::read_to_string(d.join(format!("{id}.reason.txt")))
+                        .map(|e| e.trim().to_string())
+                        .unwrap_or_else(|_| "the metadata is not valid JSON".into());
+                    out.push(SourceEntry {
+                        key: RecordKey { source_id: id.clone(), version: 0 },
+                        id,
+                        status: if dir == "failed" { "failed" } else { "pending" }.to_string(),
+                        doc_hash: None,
+                        tx_id: None,
+                        error: Some(error),
+                        record: None,
+                    });
                     continue;
                 };
                 let key = RecordKey { source_id: meta.source_id.clone(), version: meta.version };

@@ -73,8 +73,26 @@ pub fn adapter(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_custos-adapter")).args(args).output().unwrap()
 }
 
+/// A running `custos-adapter run`, killed when dropped (also when a test fails).
+#[derive(Debug)]
+pub struct AdapterProcess(pub Child);
+
+impl AdapterProcess {
+    /// `kill -9`, and wait for it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for AdapterProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A running `custos-adapter run`, logging to `log`.
-pub fn spawn_adapter(config: &Path, log: &Path) -> Child {
+pub fn spawn_adapter(config: &Path, log: &Path) -> AdapterProcess {
     let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let err = out.try_clone().unwrap();
     Command::new(env!("CARGO_BIN_EXE_custos-adapter"))
@@ -86,6 +104,7 @@ pub fn spawn_adapter(config: &Path, log: &Path) -> Child {
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()
+        .map(AdapterProcess)
         .unwrap()
 }
 
