@@ -1,16 +1,18 @@
 //! The watched-folder adapter end to end: jobs dropped into the court's outbox folder are sent
 //! (a document still being written waits until it is complete), malformed ones land in
 //! `failed/` with their reason, and the justice bureau's inbox folder receives the documents.
+//! The court's node holds at most two pending transactions, so the adapter meets `busy` answers
+//! and must slow down (back-pressure) without losing a job.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{adapter, spawn_adapter, start_net};
+use super::{adapter, free_port, http_get, spawn_adapter, start_net_with};
 
-fn config(path: &Path, home: &Path, state: &Path, root: &Path) {
+fn config(path: &Path, home: &Path, state: &Path, root: &Path, metrics: &str) {
     let text = format!(
-        "home = {:?}\nstate_dir = {:?}\n[outbound]\npoll_ms = 200\n[inbound]\npoll_ms = 300\nfindings_every_s = 0\n\
+        "home = {:?}\nstate_dir = {:?}\nmetrics_listen = {metrics:?}\n[outbound]\npoll_ms = 200\n[inbound]\npoll_ms = 300\nfindings_every_s = 0\n\
          [folder]\nroot = {:?}\nsettle_ms = 500\n",
         home.display().to_string(),
         state.display().to_string(),
@@ -52,12 +54,17 @@ fn events(dir: &Path, kind: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn folder_jobs_are_sent_once_complete_and_arrive_in_the_inbox_folder() {
-    let net = start_net(31200);
+    // A tiny pool on the court's node: the adapter's window (32) meets `busy` at once.
+    let net = start_net_with(32000, |agency, toml| {
+        if agency == "court" { format!("{toml}\n[mempool]\nmax_txs = 2\nmax_bytes = 1048576\n") } else { toml }
+    });
+    let court_metrics = format!("127.0.0.1:{}", free_port());
     let tmp = tempfile::tempdir().unwrap();
     let (court_root, justice_root) = (tmp.path().join("court-x"), tmp.path().join("justice-x"));
     let (court_cfg, justice_cfg) = (tmp.path().join("court.toml"), tmp.path().join("justice.toml"));
-    config(&court_cfg, &net.dir.join("court"), &tmp.path().join("court-state"), &court_root);
-    config(&justice_cfg, &net.dir.join("justice"), &tmp.path().join("justice-state"), &justice_root);
+    config(&court_cfg, &net.dir.join("court"), &tmp.path().join("court-state"), &court_root, &court_metrics);
+    let justice_metrics = format!("127.0.0.1:{}", free_port());
+    config(&justice_cfg, &net.dir.join("justice"), &tmp.path().join("justice-state"), &justice_root, &justice_metrics);
     let mut court = spawn_adapter(&court_cfg, &tmp.path().join("court.log"));
     let mut justice = spawn_adapter(&justice_cfg, &tmp.path().join("justice.log"));
     let outbox = court_root.join("outbox");
@@ -75,6 +82,15 @@ fn folder_jobs_are_sent_once_complete_and_arrive_in_the_inbox_folder() {
     std::fs::write(outbox.join("c.txt"), "memo").unwrap();
     std::fs::write(outbox.join("c.json"), metadata("c", "MEMO", "c.txt", None)).unwrap();
     std::fs::write(outbox.join("d.json"), "{ this is not json").unwrap();
+    // Eight more letters at once, to fill the court's two-transaction pool.
+    for i in 0..8 {
+        std::fs::write(outbox.join(format!("e{i}.txt")), format!("Letter E{i}")).unwrap();
+        std::fs::write(
+            outbox.join(format!("e{i}.json")),
+            metadata(&format!("e{i}"), "LETTER", &format!("e{i}.txt"), None),
+        )
+        .unwrap();
+    }
 
     let done = court_root.join("done");
     let failed = court_root.join("failed");
@@ -96,24 +112,42 @@ fn folder_jobs_are_sent_once_complete_and_arrive_in_the_inbox_folder() {
         serde_json::from_slice(&std::fs::read(done.join("b.result.json")).unwrap()).unwrap();
     assert!(result["height"].as_u64().unwrap() > 0 && result["tx_id"].as_str().unwrap().len() == 64);
 
-    // The justice bureau's inbox folder gets both documents, decrypted; the court's inbox the
-    // two receipts.
+    wait_for("the eight letters", 120, || (0..8).all(|i| done.join(format!("e{i}.result.json")).exists()));
+    // The node answered busy and the adapter waited: the metrics say so.
+    let m = http_get(&court_metrics, "/metrics");
+    let busy: f64 = m
+        .lines()
+        .find(|l| l.starts_with("custos_adapter_node_busy_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no busy counter in\n{m}"));
+    assert!(busy > 0.0, "the court's node never answered busy:\n{m}");
+    assert!(m.contains("custos_adapter_records_anchored_total 10"), "{m}");
+    assert!(m.contains("custos_adapter_records_failed_total 2"), "{m}");
+
+    // The justice bureau's inbox folder gets every document, decrypted; the court's inbox the
+    // receipts.
     let inbox = justice_root.join("inbox");
-    wait_for("the justice inbox", 90, || events(&inbox, "document").len() == 2);
+    wait_for("the justice inbox", 120, || events(&inbox, "document").len() == 10);
     let mut texts: Vec<String> = events(&inbox, "document")
         .iter()
         .map(|e| std::fs::read_to_string(e["document"].as_str().unwrap()).unwrap())
         .collect();
     texts.sort();
-    assert_eq!(texts, vec!["Letter A from the court".to_string(), part_b.clone()]);
-    wait_for("the court's receipts", 90, || events(&court_root.join("inbox"), "receipt").len() == 2);
+    let mut want: Vec<String> = (0..8).map(|i| format!("Letter E{i}")).collect();
+    want.push("Letter A from the court".to_string());
+    want.push(part_b.clone());
+    want.sort();
+    assert_eq!(texts, want);
+    wait_for("the court's receipts", 120, || events(&court_root.join("inbox"), "receipt").len() == 10);
+    assert!(http_get(&justice_metrics, "/metrics").contains("custos_adapter_inbox_events_total"));
 
-    // Reconciliation over the folder: two anchored, two failed (exit 3: they disagree).
+    // Reconciliation over the folder: ten anchored, two failed (exit 3: they disagree).
     let today = time_today();
     let o = adapter(&["reconcile", "--config", court_cfg.to_str().unwrap(), "--since", &today, "--json"]);
     assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["anchored"], 2, "{r}");
+    assert_eq!(r["anchored"], 10, "{r}");
     assert_eq!(r["not_anchored"].as_array().unwrap().len(), 2, "{r}");
     assert_eq!(r["unexplained"].as_array().unwrap().len(), 0, "{r}");
 

@@ -39,6 +39,11 @@ pub fn rt() -> tokio::runtime::Runtime {
 
 /// Starts a five-agency network (SM suite) on ports from `base_port` and waits for height 2.
 pub fn start_net(base_port: u16) -> Net {
+    start_net_with(base_port, |_, toml| toml)
+}
+
+/// [`start_net`], with each agency's `node.toml` passed through `tweak` first.
+pub fn start_net_with(base_port: u16, tweak: impl Fn(&str, String) -> String) -> Net {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
@@ -48,7 +53,7 @@ pub fn start_net(base_port: u16) -> Net {
     for a in AGENCIES {
         let f = dir.join(a.id).join("node.toml");
         let text = std::fs::read_to_string(&f).unwrap().replace("timeout_propose = 2000", "timeout_propose = 1000");
-        std::fs::write(&f, text).unwrap();
+        std::fs::write(&f, tweak(a.id, text)).unwrap();
     }
     let nodes = net::start_all(&dir, &node_bin()).unwrap();
     let net = Net { _tmp: tmp, dir, nodes };
@@ -129,4 +134,19 @@ fn a_bad_configuration_is_refused_with_its_reason() {
     let o = adapter(&["run", "--config", dir.path().join("missing.toml").to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.toml"), "{o:?}");
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The text of `http://addr/path` (a plain HTTP/1.0 GET).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }
