@@ -9,10 +9,11 @@
 # bundle (and the proof that the police never acknowledged it), stop the network and verify both
 # bundles offline; a bundle with one byte changed fails. A second case is delivered late and
 # without the police's copy: `custos supervise` shows both findings with their evidence, the
-# procuratorate anchors a correction opinion and the court replies.
+# procuratorate anchors a correction opinion and the court replies. The prison's case system sends
+# a letter through its watched-folder adapter; the justice bureau's adapter receives it.
 #
-# Environment: SUITE (sm|intl), DEMO_DIR, KEEP_RUNNING=1, CUSTOS_BIN and CUSTOS_NODE_BIN (use
-# these binaries instead of building), DEMO_CASE / DEMO_SUBJECT / DEMO_ID (the demo's personal
+# Environment: SUITE (sm|intl), DEMO_DIR, KEEP_RUNNING=1, CUSTOS_BIN, CUSTOS_NODE_BIN and
+# CUSTOS_ADAPTER_BIN (use these binaries instead of building), DEMO_CASE / DEMO_SUBJECT / DEMO_ID (the demo's personal
 # data, which must never reach the ledger).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,16 +24,25 @@ KEEP_RUNNING="${KEEP_RUNNING:-0}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 if [ -z "${CUSTOS_BIN:-}" ]; then
   echo "== building custos and custos-node"
-  cargo build --quiet --bin custos --bin custos-node
+  cargo build --quiet --bin custos --bin custos-node --bin custos-adapter
   CUSTOS_BIN="$TARGET/debug/custos"
   export CUSTOS_NODE_BIN="$TARGET/debug/custos-node"
 fi
 CUSTOS="$CUSTOS_BIN"
+ADAPTER="${CUSTOS_ADAPTER_BIN:-$(dirname "$CUSTOS_BIN")/custos-adapter}"
+if [ ! -x "$ADAPTER" ]; then
+  echo "$ADAPTER is missing: build it (cargo build --bin custos-adapter) or set CUSTOS_ADAPTER_BIN" >&2
+  exit 2
+fi
 
 echo "== starting the five-agency network in $DIR (suite $SUITE)"
 "$CUSTOS" testnet up --dir "$DIR" --suite "$SUITE" --base-port "${DEMO_BASE_PORT:-26000}" &
 UP=$!
-cleanup() { kill -TERM "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; }
+ADAPTERS=()
+cleanup() {
+  for p in "${ADAPTERS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  kill -TERM "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 for i in $(seq 1 60); do
@@ -166,6 +176,47 @@ echo "== the police, asking about the court, see nothing (findings are for the p
 echo
 echo "== the case's verified history (every entry checked against commit certificates), read by the police"
 "$CUSTOS" --home "$DIR/police" history --case "$CASE"
+
+echo
+echo "== agency systems through adapters (custos-adapter): the prison's case system drops a letter to the"
+echo "      justice bureau into its exchange folder; the prison's adapter sends it as an e-dossier, and the"
+echo "      justice bureau's adapter fetches it, acknowledges it and writes it into the bureau's inbox folder"
+XCH="$DIR/exchange"
+rm -rf "$XCH"
+mkdir -p "$XCH"
+from=$(( $("$CUSTOS" --home "$DIR/justice" status --json | sed -n 's/.*"height": \([0-9]*\).*/\1/p') + 1 ))
+for a in prison justice; do
+  cat > "$XCH/$a.toml" <<TOML
+home = "../$a"
+state_dir = "$a-adapter"
+[outbound]
+poll_ms = 200
+[inbound]
+poll_ms = 300
+start_height = $from
+findings_every_s = 0
+[folder]
+root = "$a"
+settle_ms = 300
+TOML
+  "$ADAPTER" run --config "$XCH/$a.toml" 2>>"$XCH/$a-adapter.log" &
+  ADAPTERS+=($!)
+done
+for i in $(seq 1 50); do [ -d "$XCH/prison/outbox" ] && break; sleep 0.2; done
+printf '%s\n(demo %s)\n' "监狱关于社区矫正衔接工作的函" "$(date +%s%N)" > "$XCH/prison/outbox/letter-7.txt"
+cat > "$XCH/prison/outbox/letter-7.json" <<JSON
+{"source_id": "JY-2026-007", "doc_type": "LETTER", "case_number": "$CASE", "recipients": ["justice"],
+ "document": "letter-7.txt"}
+JSON
+for i in $(seq 1 150); do
+  [ -f "$XCH/prison/done/letter-7.result.json" ] && ls "$XCH/justice/inbox/"*document*.json >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "prison's adapter: $(tr -d '\n ' < "$XCH/prison/done/letter-7.result.json")"
+echo "justice's inbox:  $(ls "$XCH/justice/inbox/"*document*.json) ->"
+cat "$XCH/justice/inbox/documents/"*
+for p in "${ADAPTERS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+ADAPTERS=()
 
 echo
 echo "== evidence: the procuratorate exports the judgment's evidence bundle, and the proof that the"

@@ -47,6 +47,8 @@ fn probation_case_end_to_end_and_no_personal_data_on_the_ledger() {
     let custos = PathBuf::from(env!("CARGO_BIN_EXE_custos"));
     let node = custos.with_file_name("custos-node");
     assert!(node.exists(), "{} is missing: build the workspace (cargo build --workspace) first", node.display());
+    let adapter = custos.with_file_name("custos-adapter");
+    assert!(adapter.exists(), "{} is missing: build the workspace (cargo build --workspace) first", adapter.display());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/demo.sh");
     let out = Command::new("bash")
         .arg(&script)
@@ -54,6 +56,7 @@ fn probation_case_end_to_end_and_no_personal_data_on_the_ledger() {
         .env("SUITE", "sm")
         .env("CUSTOS_BIN", &custos)
         .env("CUSTOS_NODE_BIN", &node)
+        .env("CUSTOS_ADAPTER_BIN", &adapter)
         .env("DEMO_BASE_PORT", "27600")
         .env("DEMO_CASE", CASE)
         .env("DEMO_CASE2", CASE2)
@@ -117,6 +120,13 @@ fn probation_case_end_to_end_and_no_personal_data_on_the_ledger() {
 
     // The illegal step was refused with what was expected.
     assert!(stderr.contains("JUDGMENT must be issued by court, not by a police"), "{stderr}");
+    // The prison's system sent a letter through its folder adapter; the justice bureau's adapter
+    // delivered it, decrypted, into the bureau's inbox folder.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("prison's adapter: {") && l.contains("\"status\":\"done\"")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("justice's inbox:") && stdout.contains("监狱关于社区矫正衔接工作的函"), "{stdout}");
 
     // Positive control: the scan finds the data where it legitimately is (the documents).
     let mut docs = Vec::new();
