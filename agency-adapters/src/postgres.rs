@@ -288,7 +288,8 @@ impl PgStore {
                  from_agency, case_ref, case_number, document_path, document, size, detail) \
                  VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7, $8, $9, \
                  (SELECT case_number FROM custos_case_ref WHERE case_ref = $9), $10, $11, $12, $13) \
-                 ON CONFLICT (event_id) DO NOTHING",
+                 ON CONFLICT (event_id) DO UPDATE SET case_number = EXCLUDED.case_number \
+                 WHERE custos_inbox.case_number IS NULL AND EXCLUDED.case_number IS NOT NULL",
                 &[
                     &ev.event_id,
                     &ev.kind.as_str(),

@@ -213,19 +213,7 @@ impl OutboundRecord {
             (None, DocumentSource::Path(p)) => p.to_str().unwrap_or(""),
             (None, DocumentSource::Bytes(_)) => "",
         };
-        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-        match ext.as_deref() {
-            Some("pdf") => "application/pdf",
-            Some("ofd") => "application/ofd",
-            Some("jpg" | "jpeg") => "image/jpeg",
-            Some("png") => "image/png",
-            Some("tif" | "tiff") => "image/tiff",
-            Some("txt") => "text/plain",
-            Some("xml") => "application/xml",
-            Some("json") => "application/json",
-            Some("zip") => "application/zip",
-            _ => "application/octet-stream",
-        }
+        custos_dossier::media_type_of_name(name)
     }
 }
 

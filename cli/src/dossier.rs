@@ -102,16 +102,7 @@ async fn encryption_key(s: &mut Session, agency: &AgencyId) -> Result<Encryption
 }
 
 fn media_type_of(file: &Path) -> &'static str {
-    match file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("pdf") => "application/pdf",
-        Some("ofd") => "application/ofd",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("png") => "image/png",
-        Some("tif" | "tiff") => "image/tiff",
-        Some("txt") => "text/plain",
-        Some("zip") => "application/zip",
-        _ => "application/octet-stream",
-    }
+    custos_dossier::media_type_of_name(&file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
 #[derive(Serialize)]

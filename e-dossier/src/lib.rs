@@ -158,6 +158,7 @@ pub use crypt::{
 pub use manifest::{
     DEFAULT_CHUNK_SIZE, DocTypeCode, MANIFEST_SIGNING_TAG, MANIFEST_VERSION, MAX_CHUNK_SIZE, MAX_CHUNKS,
     MAX_RECIPIENTS, MAX_WRAPPED_KEY_LEN, MIN_CHUNK_SIZE, Manifest, MediaType, Recipient, SignedManifest,
+    media_type_of_name,
 };
 pub use store::{CHUNK_HASH_TAG, ChunkStore};
 

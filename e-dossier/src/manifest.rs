@@ -502,6 +502,24 @@ impl SignedManifest {
     }
 }
 
+/// The media type of a document from its file name's extension (`application/octet-stream`
+/// when unknown): PDF, OFD (the national e-document format), images, text, XML, JSON, ZIP.
+pub fn media_type_of_name(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("pdf") => "application/pdf",
+        Some("ofd") => "application/ofd",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("tif" | "tiff") => "image/tiff",
+        Some("txt") => "text/plain",
+        Some("xml") => "application/xml",
+        Some("json") => "application/json",
+        Some("zip") => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

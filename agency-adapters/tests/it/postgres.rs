@@ -51,7 +51,7 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
         &network.dir.join("court"),
         &tmp.path().join("court-state"),
         &pg.url("court"),
-        "[outbound]\nwindow = 32\npoll_ms = 200\nretry_max_ms = 5000\n[inbound]\nfetch_documents = false\npoll_ms = 500\nfindings_every_s = 0\n",
+        "[outbound]\nwindow = 32\npoll_ms = 200\nretry_max_ms = 5000\n[inbound]\nfetch_documents = false\npoll_ms = 500\nfindings_every_s = 2\n",
     );
     write_config(
         &justice_cfg,
@@ -104,7 +104,17 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
         "INSERT INTO custos_outbox (source_id, doc_type, case_number, recipients, document) \
          VALUES ('bad-recipient', 'LETTER', 'c-bad-3', '{nosuchagency}', 'x')",
     );
-    let total = n + 3;
+    // A judgment that took effect 20 days ago, sent only now and not copied to the police: the
+    // supervision rules find against the court, and the court's inbox gets the findings.
+    pg.sql(
+        "court",
+        "INSERT INTO custos_outbox (source_id, doc_type, case_number, recipients, copies, document, file_name, \
+         subject_kind, effective_date, period_start, period_end) \
+         VALUES ('judgment-late', 'JUDGMENT', '（2026）测刑初9999号', '{justice}', '{procuratorate}', \
+         convert_to('判决书', 'UTF8'), 'judgment.txt', 'probation', current_date - 20, current_date - 20, \
+         current_date + 345)",
+    );
+    let total = n + 4;
 
     let court_log = tmp.path().join("court-adapter.log");
     let mut court = spawn_adapter(&court_cfg, &court_log);
@@ -165,9 +175,9 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
 
     // Every good row is done, with its own transaction; the malformed ones failed, each with
     // its reason.
-    assert_eq!(count(&pg, "court", "SELECT count(*) FROM custos_outbox WHERE status = 'done'"), n);
-    assert_eq!(count(&pg, "court", "SELECT count(DISTINCT tx_id) FROM custos_outbox WHERE status = 'done'"), n);
-    assert_eq!(count(&pg, "court", "SELECT count(DISTINCT doc_hash) FROM custos_outbox WHERE status = 'done'"), n);
+    assert_eq!(count(&pg, "court", "SELECT count(*) FROM custos_outbox WHERE status = 'done'"), n + 1);
+    assert_eq!(count(&pg, "court", "SELECT count(DISTINCT tx_id) FROM custos_outbox WHERE status = 'done'"), n + 1);
+    assert_eq!(count(&pg, "court", "SELECT count(DISTINCT doc_hash) FROM custos_outbox WHERE status = 'done'"), n + 1);
     assert_eq!(count(&pg, "court", "SELECT count(*) FROM custos_outbox WHERE status = 'done' AND height IS NULL"), 0);
     for (id, why) in [
         ("bad-type", "unknown document type"),
@@ -210,7 +220,7 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
         }
         out
     });
-    assert_eq!(chain_hashes.len(), n, "exactly one anchor per row");
+    assert_eq!(chain_hashes.len(), n + 1, "exactly one anchor per row");
     assert_eq!(chain_hashes.into_iter().collect::<BTreeSet<_>>(), db_hashes);
 
     // The justice bureau's inbox gets every letter, decrypted, once; the court's inbox every
@@ -219,10 +229,16 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
     loop {
         let docs = count(&pg, "justice", "SELECT count(*) FROM custos_inbox WHERE kind = 'document'");
         let receipts = count(&pg, "court", "SELECT count(*) FROM custos_inbox WHERE kind = 'receipt'");
-        if docs == n && receipts == n {
+        let findings = count(&pg, "court", "SELECT count(*) FROM custos_inbox WHERE kind = 'finding'");
+        if docs == n + 1 && receipts == n + 1 && findings > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "justice inbox {docs}/{n} documents, court inbox {receipts}/{n} receipts");
+        assert!(
+            Instant::now() < deadline,
+            "justice inbox {docs}/{} documents, court inbox {receipts}/{} receipts, {findings} findings",
+            n + 1,
+            n + 1
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(
@@ -236,11 +252,20 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
     let sample =
         pg.sql("justice", "SELECT document_path FROM custos_inbox WHERE kind = 'document' ORDER BY id LIMIT 1");
     assert!(std::fs::read_to_string(&sample).unwrap().starts_with("Letter number "));
-    // The court's inbox knows its own case numbers back from their keyed references.
     assert_eq!(
         count(&pg, "court", "SELECT count(*) FROM custos_inbox WHERE kind = 'receipt' AND from_agency = 'justice'"),
-        n
+        n + 1
     );
+    // The findings name the rule and the case, whose number the court's inbox knows back from its
+    // keyed reference (the outbox used it); a second poll adds none.
+    let f = pg.sql(
+        "court",
+        "SELECT string_agg(DISTINCT detail->>'rule', ',') || ' ' || min(case_number) FROM custos_inbox WHERE kind = 'finding'",
+    );
+    assert!(f.contains("S02") && f.ends_with("（2026）测刑初9999号"), "{f}");
+    let before = count(&pg, "court", "SELECT count(*) FROM custos_inbox WHERE kind = 'finding'");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(count(&pg, "court", "SELECT count(*) FROM custos_inbox WHERE kind = 'finding'"), before);
 
     court.kill();
     justice.kill();
@@ -259,7 +284,7 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
     assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["records"], total);
-    assert_eq!(r["anchored"], n);
+    assert_eq!(r["anchored"], n + 1);
     assert_eq!(r["not_anchored"].as_array().unwrap().len(), 3, "{r}");
     assert!(r["not_anchored"].as_array().unwrap().iter().all(|x| x["status"] == "failed"));
     assert_eq!(r["unexplained"].as_array().unwrap().len(), 0, "{r}");
@@ -271,7 +296,7 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
     let o = reconcile(true);
     assert_eq!(o.status.code(), Some(3));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["anchored"], n - 1, "letter-1 is still anchored as recorded, letter-2 gone: {r}");
+    assert_eq!(r["anchored"], n, "letter-1 is still anchored as recorded, letter-2 gone: {r}");
     let mism = r["mismatched"].as_array().unwrap();
     assert_eq!(mism.len(), 1, "{r}");
     assert!(mism[0]["key"].as_str().unwrap().starts_with("letter-1@"), "{r}");
