@@ -22,6 +22,7 @@ pub mod postgres;
 pub mod record;
 pub mod run;
 pub mod submit;
+pub mod webhook;
 
 pub use config::Config;
 pub use error::{AdapterError, Result};

@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::outbound::{self, Context, Outbox, OutboundSettings};
 use crate::postgres::PgStore;
 use crate::submit::Submitter;
+use crate::webhook::WebhookStore;
 
 /// File of the salt secret inside the state folder.
 pub const SECRET_FILE: &str = "salt.key";
@@ -109,7 +110,14 @@ pub async fn run(config: Config, stop: impl Future<Output = ()> + Send + 'static
             let store = PgStore::open(&pg.url, pg.inline_max).await?;
             stages(&config, ctx, store.clone(), store, stopped).await
         }
-        Kind::Folder(_) | Kind::Webhook(_) => {
+        Kind::Webhook(w) => {
+            let store = WebhookStore::open(&config.state_dir, &w, ctx.node.suite().clone(), ctx.metrics.clone())?;
+            let server = store.serve(w.listen, stopped()).await?;
+            let r = stages(&config, ctx, store.clone(), store, stopped).await;
+            server.abort();
+            r
+        }
+        Kind::Folder(_) => {
             Err(AdapterError::Config { path: "".into(), reason: "this adapter kind is not built yet".into() })
         }
     }
