@@ -139,7 +139,19 @@ fn default_settle() -> u64 {
     2000
 }
 
-/// `[webhook]`.
+/// `[webhook]` (see [`crate::webhook`] for the HTTP contract).
+///
+/// ```toml
+/// [webhook]
+/// listen = "127.0.0.1:8090"
+/// event_url = "http://case-system.court.local/custos/events"
+/// secret_file = "webhook.secret"      # the shared HMAC secret, as text
+/// wait_ms = 30000
+/// allowed_hosts = ["files.court.local"]
+/// body_limit_mib = 700                # optional
+/// fetch_max_mib = 512                 # optional
+/// fetch_timeout_s = 300               # optional
+/// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {

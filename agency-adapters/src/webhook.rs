@@ -341,7 +341,7 @@ pub fn verify(
     let ts = header(headers, TIMESTAMP_HEADER)?;
     let sig = header(headers, SIGNATURE_HEADER)?;
     let t: i64 = ts.trim().parse().map_err(|_| format!("{TIMESTAMP_HEADER} is not unix seconds"))?;
-    if (now_s - t).abs() > MAX_SKEW_S {
+    if now_s.abs_diff(t) > MAX_SKEW_S.unsigned_abs() {
         return Err(format!("{TIMESTAMP_HEADER} is more than {MAX_SKEW_S} s off the adapter's clock"));
     }
     let given = hex::decode(sig.trim()).map_err(|_| format!("{SIGNATURE_HEADER} is not hex"))?;
@@ -917,6 +917,9 @@ impl Outbox for WebhookStore {
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 let entry = read_entry(&me.state_path(&id))?;
+                if entry.is_final() {
+                    continue;
+                }
                 let prepared = if entry.status == SpoolStatus::Prepared { entry.doc_hash } else { None };
                 let record = Ok(entry.fields.to_record(DocumentSource::Path(me.doc_path(&id))));
                 out.push(Pending { id, record, prepared });
@@ -1079,6 +1082,7 @@ mod tests {
         assert!(verify(&s, key, &signed(now - 299, body, key), body, now).is_ok());
         assert!(verify(&s, key, &signed(now - 301, body, key), body, now).unwrap_err().contains("off"));
         assert!(verify(&s, key, &signed(now + 301, body, key), body, now).is_err());
+        assert!(verify(&s, key, &signed(i64::MIN, body, key), body, now).is_err());
         // Another key, another body.
         assert_eq!(verify(&s, key, &signed(now, body, b"other"), body, now).unwrap_err(), "bad signature");
         assert_eq!(verify(&s, key, &signed(now, body, key), b"{\"a\":2}", now).unwrap_err(), "bad signature");
@@ -1260,6 +1264,22 @@ mod tests {
         let path = "/v1/records/r9/1";
         assert_eq!(call(&s, "GET", &format!("http://{addr}{path}"), b"", Some(path.as_bytes())).await.0, 404);
         server.abort();
+    }
+
+    #[test]
+    fn the_webhook_section_has_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.toml");
+        std::fs::write(
+            &f,
+            "home = \"h\"\nstate_dir = \"s\"\n[webhook]\nlisten = \"127.0.0.1:8090\"\nsecret_file = \"k\"\n",
+        )
+        .unwrap();
+        let c = crate::Config::load(&f).unwrap();
+        let Ok(crate::config::Kind::Webhook(w)) = c.kind() else { panic!("a webhook adapter") };
+        assert_eq!((w.wait_ms, w.body_limit_mib, w.fetch_max_mib, w.fetch_timeout_s), (30_000, 700, 512, 300));
+        assert_eq!(w.secret_file, dir.path().join("k"));
+        assert!(w.event_url.is_none() && w.allowed_hosts.is_empty());
     }
 
     #[tokio::test]
