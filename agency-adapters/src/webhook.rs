@@ -1266,6 +1266,58 @@ mod tests {
         server.abort();
     }
 
+    #[tokio::test]
+    async fn a_waiting_post_sees_the_anchor() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), None);
+        let a = s.spool_bytes(fields("r1"), b"doc".to_vec()).await.unwrap();
+        let key = RecordKey { source_id: "r1".into(), version: 1 };
+        let id = s.record_id(&key);
+        let s2 = s.clone();
+        let t = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            s2.done(&id, &anchored()).await.unwrap();
+        });
+        let started = std::time::Instant::now();
+        let e = s.wait_final(&key, a.entry().clone(), Duration::from_secs(3)).await.unwrap();
+        assert_eq!(e.status, SpoolStatus::Done);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        t.await.unwrap();
+        // Still pending when the wait ends.
+        let b = s.spool_bytes(fields("r2"), b"doc".to_vec()).await.unwrap();
+        let key = RecordKey { source_id: "r2".into(), version: 1 };
+        let e = s.wait_final(&key, b.entry().clone(), Duration::from_millis(20)).await.unwrap();
+        assert_eq!(e.status_json().0, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn document_urls_are_fetched_with_a_size_cap() {
+        let app = axum::Router::new()
+            .route("/small", axum::routing::get(|| async { "fetched document" }))
+            .route("/big", axum::routing::get(|| async { vec![0u8; 1024 * 1024 + 1] }))
+            .route("/gone", axum::routing::get(|| async { StatusCode::NOT_FOUND }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path(), None);
+        c.allowed_hosts = vec!["127.0.0.1".into()];
+        c.fetch_max_mib = 1;
+        let s = WebhookStore::open(dir.path(), &c, suite(), Metrics::new()).unwrap();
+        let (tmp, content, size) = s.fetch(&format!("http://{addr}/small")).await.unwrap();
+        assert_eq!(std::fs::read(&tmp).unwrap(), b"fetched document");
+        assert_eq!((content, size), (suite().hash(b"fetched document").to_hex(), 16));
+        let a = s.admit(fields("r1"), tmp, suite().hash(b"fetched document").to_hex(), 16).await.unwrap();
+        // The same bytes posted inline are the same record.
+        assert!(matches!(a, Admission::New(_)));
+        let again = s.spool_bytes(fields("r1"), b"fetched document".to_vec()).await.unwrap();
+        assert!(matches!(again, Admission::Existing(_)));
+        assert!(s.fetch(&format!("http://{addr}/big")).await.unwrap_err().contains("exceeds"));
+        assert!(s.fetch(&format!("http://{addr}/gone")).await.unwrap_err().contains("404"));
+        assert_eq!(std::fs::read_dir(dir.path().join("webhook/tmp")).unwrap().count(), 0);
+        server.abort();
+    }
+
     #[test]
     fn the_webhook_section_has_defaults() {
         let dir = tempfile::tempdir().unwrap();
