@@ -139,7 +139,19 @@ fn default_settle() -> u64 {
     2000
 }
 
-/// `[webhook]`.
+/// `[webhook]` (see [`crate::webhook`] for the HTTP contract).
+///
+/// ```toml
+/// [webhook]
+/// listen = "127.0.0.1:8090"
+/// event_url = "http://case-system.court.local/custos/events"
+/// secret_file = "webhook.secret"      # the shared HMAC secret, as text
+/// wait_ms = 30000
+/// allowed_hosts = ["files.court.local"]
+/// body_limit_mib = 700                # optional
+/// fetch_max_mib = 512                 # optional
+/// fetch_timeout_s = 300               # optional
+/// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
@@ -156,10 +168,31 @@ pub struct WebhookConfig {
     /// Hosts a document URL may point at (the agency's own network).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Largest request body accepted, MiB (base64 documents are a third larger than the file).
+    #[serde(default = "default_body_limit")]
+    pub body_limit_mib: u64,
+    /// Largest document fetched from a `document_url`, MiB.
+    #[serde(default = "default_fetch_max")]
+    pub fetch_max_mib: u64,
+    /// How long fetching a `document_url` may take, s.
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout_s: u64,
 }
 
 fn default_wait() -> u64 {
     30_000
+}
+
+fn default_body_limit() -> u64 {
+    700
+}
+
+fn default_fetch_max() -> u64 {
+    512
+}
+
+fn default_fetch_timeout() -> u64 {
+    300
 }
 
 /// Which adapter the file configures.

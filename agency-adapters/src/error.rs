@@ -63,6 +63,12 @@ pub enum AdapterError {
     /// Another adapter already works on this state (folder or database).
     #[error("another adapter is running on {0}: stop it first (one adapter per agency system)")]
     Locked(String),
+    /// A record with the same key but different content is already spooled (webhook).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// An HTTP exchange of the webhook adapter failed (event delivery, document fetch).
+    #[error("webhook: {0}")]
+    Webhook(String),
     /// The adapter is shutting down.
     #[error("shutting down")]
     Shutdown,

@@ -24,6 +24,7 @@ pub mod reconcile;
 pub mod record;
 pub mod run;
 pub mod submit;
+pub mod webhook;
 
 pub use config::Config;
 pub use error::{AdapterError, Result};

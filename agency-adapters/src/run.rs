@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::outbound::{self, Context, OutboundSettings, Outbox};
 use crate::postgres::PgStore;
 use crate::submit::Submitter;
+use crate::webhook::WebhookStore;
 
 /// File of the salt secret inside the state folder.
 pub const SECRET_FILE: &str = "salt.key";
@@ -156,8 +157,12 @@ pub async fn run(config: Config, stop: impl Future<Output = ()> + Send + 'static
             let folder = Folder::open(&f.root, &config.state_dir, Duration::from_millis(f.settle_ms))?;
             stages(&config, ctx, folder.clone(), folder, stopped).await
         }
-        Kind::Webhook(_) => {
-            Err(AdapterError::Config { path: "".into(), reason: "this adapter kind is not built yet".into() })
+        Kind::Webhook(w) => {
+            let store = WebhookStore::open(&config.state_dir, &w, ctx.node.suite().clone(), ctx.metrics.clone())?;
+            let server = store.serve(w.listen, stopped()).await?;
+            let r = stages(&config, ctx, store.clone(), store, stopped).await;
+            server.abort();
+            r
         }
     }
 }
@@ -227,11 +232,8 @@ pub async fn reconcile(config: Config, since: custos_contracts::call::Date) -> R
     let entries = match kind {
         Kind::Postgres(pg) => PgStore::open(&pg.url, pg.inline_max).await?.entries(&since.to_string()).await?,
         Kind::Folder(f) => Folder::open(&f.root, &config.state_dir, Duration::ZERO)?.entries(since)?,
-        Kind::Webhook(_) => {
-            return Err(AdapterError::Config {
-                path: "".into(),
-                reason: "reconcile of the webhook spool is not built yet".into(),
-            });
+        Kind::Webhook(w) => {
+            WebhookStore::open(&config.state_dir, &w, ctx.node.suite().clone(), ctx.metrics.clone())?.entries(since)?
         }
     };
     let report = crate::reconcile::reconcile(&ctx, since, entries).await;

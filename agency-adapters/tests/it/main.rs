@@ -12,6 +12,7 @@ use custos_testnet::net::{self, NodeProcess};
 mod folder;
 mod pg;
 mod postgres;
+mod webhook;
 
 /// Five nodes in a temporary folder, stopped when dropped.
 #[derive(Debug)]
