@@ -64,6 +64,23 @@ pub fn load_secret(state_dir: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// Takes the state folder's lock (`state_dir/adapter.lock`), held while the returned file is
+/// open: two adapters on one state folder would share a spool, a checkpoint and a salt secret.
+pub fn lock_state(state_dir: &Path) -> Result<std::fs::File> {
+    let path = state_dir.join("adapter.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(AdapterError::io("open", &path))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AdapterError::Locked(state_dir.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(AdapterError::Io { op: "lock", path, source: e }),
+    }
+}
+
 /// Connects to the node, retrying while it is unreachable (it may be starting or restarting).
 pub async fn connect_node(config: &Config, stop: &mut (impl Future<Output = ()> + Unpin)) -> Result<NodeClient> {
     let mut delay = Duration::from_millis(500);
@@ -126,6 +143,7 @@ pub async fn register(
 pub async fn run(config: Config, stop: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let kind = config.kind().map_err(|reason| AdapterError::Config { path: "".into(), reason })?;
     let secret = load_secret(&config.state_dir)?;
+    let _lock = lock_state(&config.state_dir)?;
     let metrics = Metrics::new();
     if let Some(addr) = config.metrics_listen {
         metrics.clone().serve(addr).await?;
@@ -239,4 +257,25 @@ pub async fn reconcile(config: Config, since: custos_contracts::call::Date) -> R
     let report = crate::reconcile::reconcile(&ctx, since, entries).await;
     task.abort();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn one_adapter_per_state_folder_and_a_stable_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_state(dir.path()).unwrap();
+        assert!(matches!(lock_state(dir.path()), Err(AdapterError::Locked(_))));
+        drop(held);
+        lock_state(dir.path()).unwrap();
+        let a = load_secret(dir.path()).unwrap();
+        assert_eq!(a.len(), 32);
+        assert_eq!(load_secret(dir.path()).unwrap(), a, "the secret is made once");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(SECRET_FILE)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 }
