@@ -70,30 +70,24 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
 
     // The court's system queues n letters and three malformed rows among them.
     let third = n / 3;
-    pg.sql(
-        "court",
-        &format!(
-            "INSERT INTO custos_outbox (source_id, version, doc_type, case_number, recipients, document, file_name) \
-             SELECT 'letter-' || g, 1, 'LETTER', '（2026）测刑初' || g || '号', '{{justice}}', \
-             convert_to('Letter number ' || g || ' from the court', 'UTF8'), 'letter.txt' \
-             FROM generate_series(1, {third}) g"
-        ),
-    );
+    let letters = |from: usize, to: usize| {
+        pg.sql(
+            "court",
+            &format!(
+                "INSERT INTO custos_outbox (source_id, version, doc_type, case_number, recipients, document, \
+                 file_name) SELECT 'letter-' || g, 1, 'LETTER', '（2026）测刑初' || g || '号', '{{justice}}', \
+                 convert_to('Letter number ' || g || ' from the court', 'UTF8'), 'letter.txt' \
+                 FROM generate_series({from}, {to}) g"
+            ),
+        )
+    };
+    letters(1, third);
     pg.sql(
         "court",
         "INSERT INTO custos_outbox (source_id, doc_type, case_number, recipients, document) \
          VALUES ('bad-type', 'MEMO', 'c-bad-1', '{justice}', 'x')",
     );
-    pg.sql(
-        "court",
-        &format!(
-            "INSERT INTO custos_outbox (source_id, version, doc_type, case_number, recipients, document, file_name) \
-             SELECT 'letter-' || g, 1, 'LETTER', '（2026）测刑初' || g || '号', '{{justice}}', \
-             convert_to('Letter number ' || g || ' from the court', 'UTF8'), 'letter.txt' \
-             FROM generate_series({}, {n}) g",
-            third + 1
-        ),
-    );
+    letters(third + 1, n);
     pg.sql(
         "court",
         "INSERT INTO custos_outbox (source_id, doc_type, case_number, recipients, document_path) \
@@ -124,19 +118,20 @@ fn outbox_of_1000_rows_survives_three_kills_and_a_node_outage() {
     // node down for a minute.
     let kill_at = [n / 10, n * 35 / 100, n * 6 / 10];
     let mut kills = 0;
-    let mut last_kill_done = 0;
+    let mut last_spawn = Instant::now();
     let mut outage_done = false;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(14 * 60);
     loop {
         let done = count(&pg, "court", "SELECT count(*) FROM custos_outbox WHERE status = 'done'");
         let closed = count(&pg, "court", "SELECT count(*) FROM custos_outbox WHERE status IN ('done', 'failed')");
-        if kills < kill_at.len() && done >= kill_at[kills] && done > last_kill_done {
-            last_kill_done = done;
+        // Each kill hits an adapter that has run for a second at least.
+        if kills < kill_at.len() && done >= kill_at[kills] && last_spawn.elapsed() >= Duration::from_secs(1) {
             court.kill();
             kills += 1;
             eprintln!("kill -9 #{kills} of the court's adapter at {done} done ({:?})", started.elapsed());
             court = spawn_adapter(&court_cfg, &court_log);
+            last_spawn = Instant::now();
         } else if kills == kill_at.len() && !outage_done && done >= n * 3 / 4 {
             let i = network.nodes.iter().position(|p| p.agency == "court").unwrap();
             net::crash(&mut network.nodes[i]);
