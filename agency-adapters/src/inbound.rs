@@ -177,7 +177,8 @@ async fn events_of(ctx: &Context, height: u64, settings: &InboundSettings) -> Re
     let me = ctx.node.agency().clone();
     let suite = ctx.node.suite();
     let mut out = Vec::new();
-    let mut to_acknowledge = Vec::new();
+    // Documents to fetch: (index of their event in `out`, document).
+    let mut wanted: Vec<(usize, DocHash)> = Vec::new();
     for (bytes, id) in block.txs.iter().zip(block.tx_ids(suite)) {
         let Ok(tx) = SignedTx::decode_untrusted(bytes) else { continue };
         let relevant = match &tx.call {
@@ -219,9 +220,7 @@ async fn events_of(ctx: &Context, height: u64, settings: &InboundSettings) -> Re
                     "copies": a.copies.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
                     "as": if a.recipients.contains(&me) { "recipient" } else { "copy" },
                 });
-                if fetch(ctx, settings, &mut ev, a.doc_hash).await? {
-                    to_acknowledge.push(a.doc_hash);
-                }
+                wanted.push((out.len(), a.doc_hash));
                 out.push(ev);
             }
             Call::Receipt(r) => {
@@ -235,9 +234,7 @@ async fn events_of(ctx: &Context, height: u64, settings: &InboundSettings) -> Re
             Call::GrantAccess(g) => {
                 let mut ev = base(EventKind::Grant, g.doc_hash);
                 ev.from = ctx.node.anchor_issuer(&g.doc_hash).await?;
-                if fetch(ctx, settings, &mut ev, g.doc_hash).await? {
-                    to_acknowledge.push(g.doc_hash);
-                }
+                wanted.push((out.len(), g.doc_hash));
                 out.push(ev);
             }
             Call::RevokeAccess(g) => {
@@ -248,8 +245,9 @@ async fn events_of(ctx: &Context, height: u64, settings: &InboundSettings) -> Re
             _ => {}
         }
     }
+    let fetched = fetch_all(ctx, settings, &mut out, wanted).await?;
     if settings.acknowledge {
-        acknowledge(ctx, to_acknowledge).await?;
+        acknowledge(ctx, fetched).await?;
     }
     Ok(out)
 }
@@ -260,27 +258,63 @@ pub fn document_path(dir: &Path, doc: &DocHash) -> PathBuf {
 }
 
 /// Fetches a document for an event; true when it is in the documents folder.
-async fn fetch(ctx: &Context, settings: &InboundSettings, ev: &mut InboxEvent, doc: DocHash) -> Result<bool> {
+/// Documents fetched at once.
+const FETCH_PARALLEL: usize = 4;
+
+/// Fetches the documents of a height's events, a few at a time, into the documents folder, and
+/// fills in their events. Returns the documents now in the folder. A document that can never
+/// be fetched (e.g. its key is not wrapped for the agency) is delivered with `fetch_error`; a
+/// transient failure fails the height, which is retried.
+async fn fetch_all(
+    ctx: &Context,
+    settings: &InboundSettings,
+    events: &mut [InboxEvent],
+    wanted: Vec<(usize, DocHash)>,
+) -> Result<Vec<DocHash>> {
     if !settings.fetch_documents {
-        return Ok(false);
+        return Ok(Vec::new());
     }
-    let path = document_path(&settings.documents, &doc);
-    // A file at the path is complete: the fetch writes it by an atomic rename once it hashes
-    // to the anchored id.
-    if !path.exists() {
-        match ctx.node.fetch(&doc, &path).await {
-            Ok(_) => {}
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut queue = wanted.into_iter();
+    let mut fetched = Vec::new();
+    let mut first_err = None;
+    loop {
+        while tasks.len() < FETCH_PARALLEL {
+            let Some((i, doc)) = queue.next() else { break };
+            let node = ctx.node.clone();
+            let path = document_path(&settings.documents, &doc);
+            tasks.spawn(async move {
+                // A file at the path is complete: the fetch writes it by an atomic rename once it
+                // hashes to the anchored id.
+                let r = if path.exists() { Ok(0) } else { node.fetch(&doc, &path).await };
+                (i, doc, path, r)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else { break };
+        let (i, doc, path, r) = match joined {
+            Ok(x) => x,
+            Err(e) => {
+                first_err.get_or_insert(AdapterError::Database(format!("fetch task failed: {e}")));
+                continue;
+            }
+        };
+        let Some(ev) = events.get_mut(i) else { continue };
+        match r {
+            Ok(_) => {
+                ev.size = std::fs::metadata(&path).ok().map(|m| m.len());
+                ev.document = Some(path);
+                fetched.push(doc);
+            }
             Err(e) if e.is_permanent() => {
                 warn!(%doc, error = %e, "cannot fetch a document addressed to the agency");
                 ev.detail["fetch_error"] = serde_json::Value::String(e.to_string());
-                return Ok(false);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
         }
     }
-    ev.size = std::fs::metadata(&path).ok().map(|m| m.len());
-    ev.document = Some(path);
-    Ok(true)
+    first_err.map_or(Ok(fetched), Err)
 }
 
 /// Posts the agency's receipts for fetched documents it has not acknowledged yet, all at once
@@ -315,6 +349,9 @@ async fn acknowledge(ctx: &Context, docs: Vec<DocHash>) -> Result<()> {
 
 async fn poll_findings<I: Inbox>(ctx: &Context, inbox: &I) -> Result<()> {
     let r = ctx.node.findings().await?;
+    if r.truncated {
+        warn!(matched = r.matched, delivered = r.findings.len(), "more findings than one query returns");
+    }
     let events: Vec<InboxEvent> = r
         .findings
         .iter()
