@@ -123,7 +123,8 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Moves `from` into folder `to_dir` under its own name, or a free `name.N` if taken.
+/// Moves `from` into folder `to_dir` under its own name, or a free `name.N` if taken. A file
+/// already moved away by someone else counts as moved.
 fn move_into(from: &Path, to_dir: &Path) -> Result<PathBuf> {
     let name = from.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut target = to_dir.join(&name);
@@ -132,7 +133,13 @@ fn move_into(from: &Path, to_dir: &Path) -> Result<PathBuf> {
         target = to_dir.join(format!("{name}.{n}"));
         n += 1;
     }
-    std::fs::rename(from, &target).map_err(AdapterError::io("move", from))?;
+    match std::fs::rename(from, &target) {
+        Ok(()) => {}
+        // Moved meanwhile: a poll completing a finished job and the job's own task both move its
+        // files; whichever comes second finds them gone.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !from.exists() => return Ok(target),
+        Err(e) => return Err(AdapterError::Io { op: "move", path: from.to_path_buf(), source: e }),
+    }
     sync_dir(to_dir);
     Ok(target)
 }

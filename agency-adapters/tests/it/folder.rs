@@ -113,7 +113,11 @@ fn folder_jobs_are_sent_once_complete_and_arrive_in_the_inbox_folder() {
     assert!(result["height"].as_u64().unwrap() > 0 && result["tx_id"].as_str().unwrap().len() == 64);
 
     wait_for("the eight letters", 120, || (0..8).all(|i| done.join(format!("e{i}.result.json")).exists()));
-    // The node answered busy and the adapter waited: the metrics say so.
+    // The node answered busy and the adapter waited: the metrics say so. (A counter moves just
+    // after the job's files do: wait for it.)
+    wait_for("the anchored counter", 10, || {
+        http_get(&court_metrics, "/metrics").contains("custos_adapter_records_anchored_total 10")
+    });
     let m = http_get(&court_metrics, "/metrics");
     let busy: f64 = m
         .lines()
