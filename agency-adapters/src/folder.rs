@@ -80,11 +80,37 @@ fn one() -> u64 {
     1
 }
 
+impl Metadata {
+    /// The outbound record of this job, its document in `dir`.
+    fn into_record(self, dir: &Path) -> OutboundRecord {
+        OutboundRecord {
+            key: RecordKey { source_id: self.source_id, version: self.version },
+            document: DocumentSource::Path(dir.join(&self.document)),
+            file_name: Some(self.document),
+            doc_type: self.doc_type,
+            case_number: self.case_number,
+            recipients: self.recipients,
+            copies: self.copies,
+            dates: self.dates,
+            subject_kind: self.subject_kind,
+            eseal: self.eseal,
+        }
+    }
+}
+
 /// What the adapter remembers of a job (`state_dir/folder/jobs/NAME.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct JobState {
     doc_hash: Option<String>,
     salt: Option<String>,
+}
+
+impl JobState {
+    /// The document hash written ahead, if any.
+    fn prepared(&self) -> Option<DocHash> {
+        let b = hex::decode(self.doc_hash.as_deref()?).ok()?;
+        <[u8; 32]>::try_from(b).ok().map(|a| DocHash(custos_primitives::crypto::Hash(a)))
+    }
 }
 
 /// A file's (size, mtime) when last seen changed, and since when it has stayed so.
@@ -298,25 +324,8 @@ impl Outbox for Folder {
                 }
             }
             // A document that does not exist once the metadata has settled fails in check().
-            let state = self.job_state(&id);
-            let prepared = state
-                .doc_hash
-                .and_then(|h| hex::decode(h).ok())
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .map(|a| DocHash(custos_primitives::crypto::Hash(a)));
-            let record = OutboundRecord {
-                key: RecordKey { source_id: meta.source_id, version: meta.version },
-                document: DocumentSource::Path(doc_path),
-                file_name: Some(doc_name),
-                doc_type: meta.doc_type,
-                case_number: meta.case_number,
-                recipients: meta.recipients,
-                copies: meta.copies,
-                dates: meta.dates,
-                subject_kind: meta.subject_kind,
-                eseal: meta.eseal,
-            };
-            out.push(Pending { id, record: Ok(record), prepared });
+            let prepared = self.job_state(&id).prepared();
+            out.push(Pending { id, record: Ok(meta.into_record(&dir)), prepared });
         }
         Ok(out)
     }
@@ -382,7 +391,6 @@ impl Folder {
                     });
                     continue;
                 };
-                let key = RecordKey { source_id: meta.source_id.clone(), version: meta.version };
                 let result: Option<serde_json::Value> = (dir == "done")
                     .then(|| std::fs::read(d.join(format!("{id}.result.json"))).ok())
                     .flatten()
@@ -404,26 +412,14 @@ impl Folder {
                         ("failed", None, None, std::fs::read_to_string(d.join(format!("{id}.reason.txt"))).ok())
                     }
                     _ => {
-                        let st = self.job_state(&id);
-                        let h = hex32(st.doc_hash.map(serde_json::Value::String).as_ref()).map(DocHash);
+                        let h = self.job_state(&id).prepared();
                         (if h.is_some() { "prepared" } else { "pending" }, h, None, None)
                     }
                 };
-                let record = OutboundRecord {
-                    key: key.clone(),
-                    document: DocumentSource::Path(d.join(&meta.document)),
-                    file_name: Some(meta.document),
-                    doc_type: meta.doc_type,
-                    case_number: meta.case_number,
-                    recipients: meta.recipients,
-                    copies: meta.copies,
-                    dates: meta.dates,
-                    subject_kind: meta.subject_kind,
-                    eseal: meta.eseal,
-                };
+                let record = meta.into_record(&d);
                 out.push(SourceEntry {
                     id,
-                    key,
+                    key: record.key.clone(),
                     status: status.to_string(),
                     doc_hash,
                     tx_id,
