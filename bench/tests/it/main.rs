@@ -1,0 +1,1 @@
+//! Integration tests of the benchmark harness: a CI-sized run of every benchmark.
