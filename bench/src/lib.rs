@@ -35,3 +35,187 @@ pub enum BenchError {
 
 /// Result alias of this crate.
 pub type Result<T, E = BenchError> = std::result::Result<T, E>;
+
+pub mod anchoring;
+pub mod catchup;
+pub mod ceiling;
+pub mod dossier;
+pub mod machine;
+pub mod net;
+pub mod report;
+pub mod supervise;
+pub mod verify;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use tracing::info;
+
+use custos_primitives::crypto::{AnySuite, SuiteId};
+
+/// A benchmark of the harness, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Which {
+    /// Anchoring throughput at saturation and open-loop commit latency.
+    Anchoring,
+    /// A large e-dossier sent and fetched between two nodes.
+    Dossier,
+    /// Offline verification of a ten-event evidence bundle.
+    Verify,
+    /// The supervision rules over synthetic cases.
+    Supervision,
+    /// A stopped node catching up.
+    Catchup,
+}
+
+/// What to run and how big.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Suites of the network benchmarks.
+    pub suites: Vec<SuiteId>,
+    /// Benchmarks to run.
+    pub only: BTreeSet<Which>,
+    /// Working folder (networks, files); must be empty or absent.
+    pub dir: std::path::PathBuf,
+    /// First port; each network uses `base_port..base_port+300`, the next one 300 above.
+    pub base_port: u16,
+    /// Time spent measuring each ceiling.
+    pub ceiling_time: Duration,
+    /// Saturation: warm-up before counting.
+    pub warmup: Duration,
+    /// Saturation: counted window.
+    pub saturation: Duration,
+    /// Saturation: in-flight submissions per node.
+    pub window: usize,
+    /// Latency: offered anchors per second.
+    pub rate: u32,
+    /// Latency: seconds of sending.
+    pub latency: Duration,
+    /// E-dossier size, bytes.
+    pub dossier_bytes: u64,
+    /// Verify: in-process time.
+    pub verify_time: Duration,
+    /// Verify: whole processes.
+    pub verify_processes: u32,
+    /// Supervision: synthetic cases.
+    pub cases: usize,
+    /// Supervision: queries timed.
+    pub queries: u32,
+    /// Catch-up: blocks behind.
+    pub catchup_blocks: u64,
+    /// Catch-up: give up after.
+    pub catchup_limit: Duration,
+}
+
+impl Options {
+    /// The sizes issue 9 asks for.
+    pub fn full(dir: &Path, base_port: u16) -> Self {
+        Options {
+            suites: vec![SuiteId::Sm, SuiteId::Intl],
+            only: [Which::Anchoring, Which::Dossier, Which::Verify, Which::Supervision, Which::Catchup].into(),
+            dir: dir.to_path_buf(),
+            base_port,
+            ceiling_time: Duration::from_secs(2),
+            warmup: Duration::from_secs(10),
+            saturation: Duration::from_secs(60),
+            window: 256,
+            rate: 200,
+            latency: Duration::from_secs(60),
+            dossier_bytes: 1 << 30,
+            verify_time: Duration::from_secs(5),
+            verify_processes: 5,
+            cases: 100_000,
+            queries: 5,
+            catchup_blocks: 10_000,
+            catchup_limit: Duration::from_secs(3600),
+        }
+    }
+
+    /// A CI-sized run: seconds, small numbers (the harness is exercised, the figures mean little).
+    pub fn quick(dir: &Path, base_port: u16) -> Self {
+        Options {
+            ceiling_time: Duration::from_millis(100),
+            warmup: Duration::from_secs(1),
+            saturation: Duration::from_secs(3),
+            window: 32,
+            rate: 50,
+            latency: Duration::from_secs(2),
+            dossier_bytes: 4 << 20,
+            verify_time: Duration::from_millis(200),
+            verify_processes: 1,
+            cases: 1_000,
+            queries: 1,
+            catchup_blocks: 20,
+            catchup_limit: Duration::from_secs(120),
+            ..Options::full(dir, base_port)
+        }
+    }
+}
+
+fn suite_name(s: SuiteId) -> String {
+    s.as_str().to_string()
+}
+
+/// Runs the benchmarks `opts` selects, one network at a time, and reports.
+pub async fn run(opts: &Options) -> Result<report::Report> {
+    std::fs::create_dir_all(&opts.dir).map_err(|e| BenchError::Io { path: opts.dir.clone(), reason: e.to_string() })?;
+    let cli = net::binary("custos", "CUSTOS_BIN");
+    let mut report = report::Report::new(machine::Machine::describe(), opts);
+    let mut port = opts.base_port;
+    let mut next_port = || {
+        let p = port;
+        port = port.saturating_add(300);
+        p
+    };
+    for &suite in &opts.suites {
+        let name = suite_name(suite);
+        let any = AnySuite::with_defaults(suite);
+        info!(suite = %name, "measuring the suite's ceilings");
+        let rates = ceiling::measure(&any, opts.ceiling_time)?;
+        let mut sr = report::SuiteReport::new(&name, rates);
+        if opts.only.contains(&Which::Anchoring) {
+            let dir = opts.dir.join(format!("{name}-anchoring"));
+            net::create(&dir, suite, next_port())?;
+            let net = net::Network::start(&dir).await?;
+            anchoring::register_all(&net).await?;
+            info!(suite = %name, rate = opts.rate, secs = opts.latency.as_secs_f64(), "open-loop latency");
+            sr.latency = Some(anchoring::latency(&net, opts.rate, opts.latency).await?);
+            net.drain(Duration::from_secs(60)).await?;
+            info!(suite = %name, secs = opts.saturation.as_secs_f64(), "saturation throughput");
+            let sat = anchoring::saturation(&net, sr.ceiling_anchors_per_s, opts.warmup, opts.saturation, opts.window)
+                .await?;
+            sr.set_saturation(sat);
+            drop(net);
+        }
+        if opts.only.contains(&Which::Dossier) {
+            let dir = opts.dir.join(format!("{name}-dossier"));
+            net::create(&dir, suite, next_port())?;
+            let net = net::Network::start(&dir).await?;
+            info!(suite = %name, mib = opts.dossier_bytes >> 20, "e-dossier send and fetch");
+            let d = dossier::run(&net, &cli, &dir.join("files"), opts.dossier_bytes)?;
+            sr.set_dossier(d);
+            drop(net);
+        }
+        if opts.only.contains(&Which::Catchup) {
+            let dir = opts.dir.join(format!("{name}-catchup"));
+            net::create(&dir, suite, next_port())?;
+            let mut net = net::Network::start(&dir).await?;
+            info!(suite = %name, blocks = opts.catchup_blocks, "catch-up");
+            sr.catchup = Some(catchup::run(&mut net, opts.catchup_blocks, opts.catchup_limit).await?);
+            drop(net);
+        }
+        report.suites.push(sr);
+    }
+    if opts.only.contains(&Which::Verify) {
+        info!("bundle verification");
+        report.verify = Some(verify::run(&cli, &opts.dir.join("verify"), opts.verify_time, opts.verify_processes)?);
+    }
+    if opts.only.contains(&Which::Supervision) {
+        info!(cases = opts.cases, "supervision");
+        report.supervision = Some(supervise::run(&opts.dir, opts.cases, opts.queries)?);
+    }
+    report.judge();
+    Ok(report)
+}

@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod node;
 pub mod store;
 pub mod supervise;
+pub mod synthetic;
