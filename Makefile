@@ -12,8 +12,10 @@ demo: deps
 test:
 	scripts/test.sh
 
+# Benchmarks against the machine's own ceilings (docs/benchmarks.md; about an hour).
 bench: deps
-	cargo bench -p custos-primitives --bench suites
+	cargo build --release --bins
+	cargo run --release --bin custos-bench -- --markdown docs/benchmarks.md --json docs/benchmarks.json
 
 clean-demo:
 	rm -rf demo-net

@@ -203,8 +203,16 @@ pub struct Saturation {
     pub txs_per_block: f64,
     /// Submissions answered `busy` (each was retried).
     pub busy: u64,
-    /// Whether the signed supply ran out before the window ended (then the load was not
-    /// saturating to the end and the figure is a lower bound).
+    /// Submissions refused for another reason (the transaction is lost: its signer's later
+    /// transactions then wait behind the gap until they expire).
+    pub errors: u64,
+    /// The first such refusal.
+    pub first_error: Option<String>,
+    /// Transactions waiting in the nodes' pools when the window ended: above 0 means the load
+    /// kept the network busy to the end.
+    pub pool_at_end: u64,
+    /// Whether the pools were empty at the end (the signed supply ran out: then the figure is
+    /// a lower bound).
     pub supply_exhausted: bool,
     /// Seconds spent signing the supply beforehand (all cores).
     pub signing_s: f64,
@@ -248,12 +256,12 @@ pub async fn saturation(
         ))
     };
     let busy = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let exhausted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let errors: Arc<Mutex<(u64, Option<String>)>> = Arc::default();
     let t0 = Instant::now();
     let end = t0 + warmup + window_time;
     let mut senders = Vec::new();
     for (c, supply) in net.clients.iter().cloned().zip(supplies) {
-        let (busy, exhausted, stop) = (busy.clone(), exhausted.clone(), stop_rx.clone());
+        let (busy, errors, stop) = (busy.clone(), errors.clone(), stop_rx.clone());
         senders.push(tokio::spawn(async move {
             let sem = Arc::new(tokio::sync::Semaphore::new(window));
             for tx in supply {
@@ -261,21 +269,27 @@ pub async fn saturation(
                     return Ok::<(), BenchError>(());
                 }
                 let permit = sem.clone().acquire_owned().await.map_err(|e| BenchError::Other(e.to_string()))?;
-                let (c, busy) = (c.clone(), busy.clone());
+                let (c, busy, errors) = (c.clone(), busy.clone(), errors.clone());
                 tokio::spawn(async move {
-                    if let Ok(b) = submit(&c, &tx).await {
-                        busy.fetch_add(b, std::sync::atomic::Ordering::Relaxed);
+                    match submit(&c, &tx).await {
+                        Ok(b) => {
+                            busy.fetch_add(b, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            if let Ok(mut errs) = errors.lock() {
+                                errs.0 += 1;
+                                errs.1.get_or_insert_with(|| e.to_string());
+                            }
+                        }
                     }
                     drop(permit);
                 });
             }
-            if Instant::now() < end {
-                exhausted.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
             Ok(())
         }));
     }
-    tokio::time::sleep_until((end).into()).await;
+    tokio::time::sleep_until(end.into()).await;
+    let pool_at_end: u64 = net.pools().await?.iter().sum();
     let _ = stop_tx.send(true);
     for s in senders {
         let _ = s.await;
@@ -297,7 +311,10 @@ pub async fn saturation(
         anchors_per_s: committed as f64 / window_s,
         txs_per_block: if blocks == 0 { 0.0 } else { (committed + failed) as f64 / blocks as f64 },
         busy: busy.load(std::sync::atomic::Ordering::Relaxed),
-        supply_exhausted: exhausted.load(std::sync::atomic::Ordering::Relaxed),
+        errors: errors.lock().map(|e| e.0).unwrap_or(0),
+        first_error: errors.lock().ok().and_then(|e| e.1.clone()),
+        pool_at_end,
+        supply_exhausted: pool_at_end == 0,
         signing_s,
         signed: per * n,
     })

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tokio::sync::Semaphore;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
@@ -12,14 +13,15 @@ use tracing::debug;
 
 use custos_api::pb::ledger_server::Ledger;
 use custos_api::pb::{
-    CommitEvent as PbCommitEvent, ExportEvidenceRequest, ExportEvidenceResponse, GetAccountRequest, GetAccountResponse,
-    GetAnchorRequest, GetAnchorResponse, GetBlockRequest, GetBlockResponse, GetStateProofRequest,
-    GetStateProofResponse, GetTxRequest, GetTxResponse, StatusRequest, StatusResponse, SubmitTxRequest,
-    SubmitTxResponse, SubscribeRequest, SuperviseRequest, SuperviseResponse, TxResult, Validator as PbValidator,
+    CommitEvent as PbCommitEvent, ExportEvidenceRequest, ExportEvidenceResponse, ForwardTxsRequest, ForwardTxsResponse,
+    GetAccountRequest, GetAccountResponse, GetAnchorRequest, GetAnchorResponse, GetBlockRequest, GetBlockResponse,
+    GetStateProofRequest, GetStateProofResponse, GetTxRequest, GetTxResponse, StatusRequest, StatusResponse,
+    SubmitTxRequest, SubmitTxResponse, SubscribeRequest, SuperviseRequest, SuperviseResponse, TxResult,
+    Validator as PbValidator,
 };
 use custos_consensus::block::Block;
 use custos_contracts::evidence::{self, EvidenceError};
-use custos_contracts::runtime::{Runtime, TxError};
+use custos_contracts::runtime::{CheckedTx, Runtime, TxError};
 use custos_contracts::state;
 use custos_primitives::genesis::ValidatedGenesis;
 use custos_primitives::types::{AgencyId, AgencyRole, CaseRef, CertFingerprint, DocHash, MemberRole, NodeId, TxId};
@@ -28,6 +30,7 @@ use parity_scale_codec::Encode;
 use crate::app::{Shared, StoreState};
 use crate::dossier::{AuditLog, caller};
 use crate::evidence::StoreSource;
+use crate::gossip::Gossip;
 use crate::mempool::MempoolError;
 use crate::supervise::{self, Access, Query};
 
@@ -38,12 +41,126 @@ pub struct LedgerService {
     node_id: NodeId,
     genesis: Arc<ValidatedGenesis>,
     audit: Arc<AuditLog>,
+    gossip: Option<Gossip>,
+    /// Signature checks of admission running at once: at most one per core, so a flood of
+    /// submissions cannot starve the consensus loop of CPU.
+    checks: Arc<Semaphore>,
 }
 
 impl LedgerService {
-    /// A service over the node's shared state; supervision queries are appended to `audit`.
-    pub fn new(shared: Arc<Shared>, node_id: NodeId, genesis: Arc<ValidatedGenesis>, audit: Arc<AuditLog>) -> Self {
-        LedgerService { shared, node_id, genesis, audit }
+    /// A service over the node's shared state; supervision queries are appended to `audit`;
+    /// transactions clients submit are forwarded to the other nodes through `gossip`.
+    pub fn new(
+        shared: Arc<Shared>,
+        node_id: NodeId,
+        genesis: Arc<ValidatedGenesis>,
+        audit: Arc<AuditLog>,
+        gossip: Option<Gossip>,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        LedgerService { shared, node_id, genesis, audit, gossip, checks: Arc::new(Semaphore::new(cores)) }
+    }
+
+    /// The cheap refusals, before any signature is checked: too large, already pending, pool
+    /// full. Returns the transaction id.
+    fn precheck(&self, bytes: &[u8]) -> Result<TxId, Status> {
+        if bytes.len() > custos_primitives::types::MAX_TX_BYTES {
+            return Err(refused(
+                tonic::Code::InvalidArgument,
+                "too_large",
+                format!("transaction of {} bytes exceeds {}", bytes.len(), custos_primitives::types::MAX_TX_BYTES),
+            ));
+        }
+        let id = custos_contracts::runtime::tx_id(self.shared.runtime.suite(), bytes);
+        let pool = self.shared.mempool.lock().map_err(|_| Status::internal("mempool lock poisoned"))?;
+        if pool.contains(&id) {
+            return Err(refused(
+                tonic::Code::AlreadyExists,
+                "duplicate",
+                format!("transaction {id} is already pending"),
+            ));
+        }
+        if !pool.has_room(bytes.len()) {
+            self.shared.metrics.busy();
+            return Err(refused(
+                tonic::Code::ResourceExhausted,
+                "busy",
+                format!("node busy: {} transactions pending; retry later", pool.len()),
+            ));
+        }
+        Ok(id)
+    }
+
+    /// Envelope and signature checks of `txs` (each after its precheck), on one blocking
+    /// thread holding one of the per-core permits, so that a batch is checked in one go
+    /// instead of queueing per transaction behind clients' submissions.
+    async fn check(&self, txs: Vec<(TxId, Vec<u8>)>) -> Result<Vec<Result<(CheckedTx, Vec<u8>), TxError>>, Status> {
+        let permit = self.checks.clone().acquire_owned().await.map_err(|_| Status::internal("admission closed"))?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let height = shared.store.last_committed_height().ok().flatten().unwrap_or(0) + 1;
+            let now = now_s();
+            txs.into_iter()
+                .map(|(id, bytes)| {
+                    let known = shared.sig_cache.lock().map(|c| c.contains(&id)).unwrap_or(false);
+                    let checked = shared.runtime.check_tx(&StoreState(&shared.store), &bytes, height, now, known)?;
+                    if let Ok(mut c) = shared.sig_cache.lock() {
+                        c.insert(checked.id);
+                    }
+                    Ok((checked, bytes))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Status::internal(format!("check task failed: {e}")))
+    }
+
+    /// Puts a checked transaction into the pool.
+    fn insert(&self, checked: CheckedTx, bytes: Vec<u8>) -> Result<TxId, Status> {
+        let id = checked.id;
+        let mut pool = self.shared.mempool.lock().map_err(|_| Status::internal("mempool lock poisoned"))?;
+        match pool.insert(id, checked.tx.signer, checked.tx.nonce, checked.tx.valid_until, bytes) {
+            Ok(()) => {}
+            Err(MempoolError::Busy { .. }) => {
+                self.shared.metrics.busy();
+                return Err(refused(
+                    tonic::Code::ResourceExhausted,
+                    "busy",
+                    format!("node busy: {} transactions pending; retry later", pool.len()),
+                ));
+            }
+            Err(MempoolError::Duplicate(_)) => {
+                return Err(refused(
+                    tonic::Code::AlreadyExists,
+                    "duplicate",
+                    format!("transaction {id} is already pending"),
+                ));
+            }
+            Err(e @ MempoolError::NonceTaken { .. }) => {
+                return Err(refused(tonic::Code::FailedPrecondition, "bad_nonce", e.to_string()));
+            }
+            Err(e) => return Err(refused(tonic::Code::InvalidArgument, "too_large", e.to_string())),
+        }
+        self.shared.metrics.set_mempool(pool.len(), pool.bytes());
+        Ok(id)
+    }
+
+    /// Admission of one transaction a client submitted: the cheap refusals first, then the
+    /// envelope and signature checks (at most one per core at a time, off the async workers),
+    /// then the pool; then it is forwarded to the other nodes.
+    async fn admit(&self, bytes: Vec<u8>) -> Result<TxId, Status> {
+        let id = self.precheck(&bytes)?;
+        let Some(result) = self.check(vec![(id, bytes)]).await?.pop() else {
+            return Err(Status::internal("check task returned nothing"));
+        };
+        let (checked, bytes) = result.map_err(tx_error_status)?;
+        let forward = self.gossip.as_ref().map(|_| bytes.clone());
+        let id = self.insert(checked, bytes)?;
+        if let (Some(g), Some(b)) = (&self.gossip, forward) {
+            g.forward(b);
+        }
+        Ok(id)
     }
 }
 
@@ -132,56 +249,35 @@ type CommitStream = Pin<Box<dyn Stream<Item = Result<PbCommitEvent, Status>> + S
 #[tonic::async_trait]
 impl Ledger for LedgerService {
     async fn submit_tx(&self, req: Request<SubmitTxRequest>) -> Result<Response<SubmitTxResponse>, Status> {
-        let bytes = req.into_inner().tx;
-        if bytes.len() > custos_primitives::types::MAX_TX_BYTES {
-            return Err(refused(
-                tonic::Code::InvalidArgument,
-                "too_large",
-                format!("transaction of {} bytes exceeds {}", bytes.len(), custos_primitives::types::MAX_TX_BYTES),
-            ));
-        }
-        let shared = self.shared.clone();
-        // Signature checks are CPU work: keep them off the async workers.
-        let checked = tokio::task::spawn_blocking(move || {
-            let height = shared.store.last_committed_height().ok().flatten().unwrap_or(0) + 1;
-            let id = custos_contracts::runtime::tx_id(shared.runtime.suite(), &bytes);
-            let known = shared.sig_cache.lock().map(|c| c.contains(&id)).unwrap_or(false);
-            let checked = shared.runtime.check_tx(&StoreState(&shared.store), &bytes, height, now_s(), known)?;
-            if let Ok(mut c) = shared.sig_cache.lock() {
-                c.insert(checked.id);
-            }
-            Ok::<_, TxError>((checked, bytes))
-        })
-        .await
-        .map_err(|e| Status::internal(format!("check task failed: {e}")))?;
-        let (checked, bytes) = checked.map_err(tx_error_status)?;
-        let id = checked.id;
-        let mut pool = self.shared.mempool.lock().map_err(|_| Status::internal("mempool lock poisoned"))?;
-        match pool.insert(id, checked.tx.signer, checked.tx.nonce, checked.tx.valid_until, bytes) {
-            Ok(()) => {}
-            Err(MempoolError::Busy { .. }) => {
-                self.shared.metrics.busy();
-                return Err(refused(
-                    tonic::Code::ResourceExhausted,
-                    "busy",
-                    format!("node busy: {} transactions pending; retry later", pool.len()),
-                ));
-            }
-            Err(MempoolError::Duplicate(_)) => {
-                return Err(refused(
-                    tonic::Code::AlreadyExists,
-                    "duplicate",
-                    format!("transaction {id} is already pending"),
-                ));
-            }
-            Err(e @ MempoolError::NonceTaken { .. }) => {
-                return Err(refused(tonic::Code::FailedPrecondition, "bad_nonce", e.to_string()));
-            }
-            Err(e) => return Err(refused(tonic::Code::InvalidArgument, "too_large", e.to_string())),
-        }
-        self.shared.metrics.set_mempool(pool.len(), pool.bytes());
+        let id = self.admit(req.into_inner().tx).await?;
         debug!(tx = %id, "accepted into the pool");
         Ok(Response::new(SubmitTxResponse { tx_id: id.0.0.to_vec() }))
+    }
+
+    async fn forward_txs(&self, req: Request<ForwardTxsRequest>) -> Result<Response<ForwardTxsResponse>, Status> {
+        let who = caller(&req)?;
+        if who.identity.role != MemberRole::Node {
+            return Err(Status::permission_denied("ForwardTxs is for other agencies' nodes only"));
+        }
+        let txs = req.into_inner().txs;
+        if txs.len() > crate::gossip::MAX_BATCH_TXS {
+            return Err(Status::invalid_argument(format!(
+                "{} transactions in one batch; at most {}",
+                txs.len(),
+                crate::gossip::MAX_BATCH_TXS
+            )));
+        }
+        // Forwarded transactions are admitted as submitted ones are (the batch checked in one
+        // go), but not forwarded again.
+        let prechecked: Vec<(TxId, Vec<u8>)> =
+            txs.into_iter().filter_map(|tx| self.precheck(&tx).ok().map(|id| (id, tx))).collect();
+        let mut admitted = 0u32;
+        for (checked, bytes) in self.check(prechecked).await?.into_iter().flatten() {
+            if self.insert(checked, bytes).is_ok() {
+                admitted += 1;
+            }
+        }
+        Ok(Response::new(ForwardTxsResponse { admitted }))
     }
 
     async fn get_tx(&self, req: Request<GetTxRequest>) -> Result<Response<GetTxResponse>, Status> {

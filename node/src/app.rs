@@ -338,7 +338,9 @@ impl App {
             pool.reap(self.max_block_txs, self.max_block_bytes)
         };
         // One execution pass; transactions failing their envelope checks are left out of the
-        // block and dropped from the pool.
+        // block and dropped from the pool — except those whose nonce is ahead of the signer's
+        // next one: an earlier nonce is still on its way (clients pipeline submissions, gossip
+        // reorders them), so they stay for a later block.
         let state = StoreState(self.store());
         let verified = |id: &TxId| self.shared.sig_cache.lock().map(|c| c.contains(id)).unwrap_or(false);
         let (ids, bytes): (Vec<TxId>, Vec<Vec<u8>>) = candidates.into_iter().unzip();
@@ -347,8 +349,13 @@ impl App {
         let mut rejected = Vec::with_capacity(invalid.len());
         for (i, e) in invalid {
             if let (Some(id), Some(k)) = (ids.get(i), keep.get_mut(i)) {
-                debug!(tx = %id, error = %e, "dropping transaction from the pool");
                 *k = false;
+                if let custos_contracts::runtime::TxError::BadNonce { expected, found, .. } = e
+                    && found > expected
+                {
+                    continue;
+                }
+                debug!(tx = %id, error = %e, "dropping transaction from the pool");
                 rejected.push(*id);
             }
         }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod dossier;
 pub mod evidence;
+pub mod gossip;
 pub mod grpc;
 pub mod mempool;
 pub mod metrics;

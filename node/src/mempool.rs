@@ -124,6 +124,13 @@ impl Mempool {
         Ok(())
     }
 
+    /// Whether a transaction of `len` bytes would find room now: the cheap test made before
+    /// a transaction's signature is checked, so a full pool costs a refusal, not a signature
+    /// verification. [`Mempool::insert`] decides.
+    pub fn has_room(&self, len: usize) -> bool {
+        self.entries.len() < self.max_txs && len <= self.max_bytes.saturating_sub(self.bytes)
+    }
+
     /// Up to `max_txs` pending transactions totalling at most `max_bytes`, for a proposal.
     /// Nothing is removed.
     ///

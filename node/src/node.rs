@@ -356,6 +356,9 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
         crate::dossier::AuditLog::open(&audit_path)
             .map_err(|e| StartError::Store { path: audit_path.clone(), reason: e.to_string() })?,
     );
+    // Mempool gossip to every other agency's node (the [dossier] peers' gRPC addresses).
+    let gossip_peers = peers.iter().filter(|(a, _)| *a != agency).map(|(a, addr)| (a.clone(), addr.clone())).collect();
+    let gossip = crate::gossip::Gossip::start(gossip_peers, node_tls.clone());
     let dossier = crate::dossier::DossierService::new(
         node.shared.clone(),
         dossier_store,
@@ -368,8 +371,13 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
         .await
         .map_err(|e| StartError::P2p(format!("cannot listen for the API on {}: {e}", cfg.rpc.listen)))?;
     let incoming = crate::grpc::incoming(listener, tls, trust);
-    let service =
-        crate::api::LedgerService::new(node.shared.clone(), node.node_id, Arc::new(node.genesis.clone()), audit);
+    let service = crate::api::LedgerService::new(
+        node.shared.clone(),
+        node.node_id,
+        Arc::new(node.genesis.clone()),
+        audit,
+        Some(gossip),
+    );
     let server = tonic::transport::Server::builder()
         .initial_stream_window_size(Some(custos_api::client::WINDOW))
         .initial_connection_window_size(Some(custos_api::client::WINDOW))
