@@ -35,3 +35,5 @@ pub enum BenchError {
 
 /// Result alias of this crate.
 pub type Result<T, E = BenchError> = std::result::Result<T, E>;
+
+pub mod engine;

@@ -1,1 +1,3 @@
 //! Integration tests of the benchmark harness: a CI-sized run of every benchmark.
+
+mod engine;
