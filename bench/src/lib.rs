@@ -40,6 +40,7 @@ pub mod anchoring;
 pub mod catchup;
 pub mod ceiling;
 pub mod dossier;
+pub mod engine;
 pub mod machine;
 pub mod net;
 pub mod report;
@@ -68,6 +69,9 @@ pub enum Which {
     Supervision,
     /// A stopped node catching up.
     Catchup,
+    /// Consensus-engine overhead: a minimal app on the same Malachite crates beside Custos
+    /// with empty blocks.
+    Engine,
 }
 
 /// What to run and how big.
@@ -107,6 +111,8 @@ pub struct Options {
     pub catchup_blocks: u64,
     /// Catch-up: give up after.
     pub catchup_limit: Duration,
+    /// Engine overhead: measured window of each network.
+    pub engine: Duration,
 }
 
 impl Options {
@@ -114,7 +120,8 @@ impl Options {
     pub fn full(dir: &Path, base_port: u16) -> Self {
         Options {
             suites: vec![SuiteId::Sm, SuiteId::Intl],
-            only: [Which::Anchoring, Which::Dossier, Which::Verify, Which::Supervision, Which::Catchup].into(),
+            only: [Which::Anchoring, Which::Dossier, Which::Verify, Which::Supervision, Which::Catchup, Which::Engine]
+                .into(),
             dir: dir.to_path_buf(),
             base_port,
             ceiling_time: Duration::from_secs(2),
@@ -130,6 +137,7 @@ impl Options {
             queries: 5,
             catchup_blocks: 10_000,
             catchup_limit: Duration::from_secs(3600),
+            engine: Duration::from_secs(30),
         }
     }
 
@@ -149,6 +157,7 @@ impl Options {
             queries: 1,
             catchup_blocks: 20,
             catchup_limit: Duration::from_secs(120),
+            engine: Duration::from_secs(3),
             ..Options::full(dir, base_port)
         }
     }
@@ -205,6 +214,16 @@ pub async fn run(opts: &Options) -> Result<report::Report> {
             info!(suite = %name, blocks = opts.catchup_blocks, "catch-up");
             sr.catchup = Some(catchup::run(&mut net, opts.catchup_blocks, opts.catchup_limit).await?);
             drop(net);
+        }
+        if opts.only.contains(&Which::Engine) {
+            info!(suite = %name, secs = opts.engine.as_secs_f64(), "engine overhead");
+            let mut eo = engine::EngineOpts::new(suite, opts.dir.join(format!("{name}-engine")));
+            eo.duration = opts.engine;
+            eo.base_port = next_port();
+            if opts.engine < Duration::from_secs(10) {
+                eo.warmup_height = 3;
+            }
+            sr.engine = Some(engine::run(&eo).await?);
         }
         report.suites.push(sr);
     }

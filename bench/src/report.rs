@@ -10,6 +10,7 @@ use crate::anchoring::{Latency, Saturation};
 use crate::catchup::CatchUp;
 use crate::ceiling::SuiteRates;
 use crate::dossier::Dossier;
+use crate::engine::{EngineResult, GOAL_RATIO};
 use crate::machine::Machine;
 use crate::supervise::Supervision;
 use crate::verify::Verify;
@@ -44,6 +45,8 @@ pub struct SuiteReport {
     pub dossier_vs_crypto: Option<f64>,
     /// Catch-up.
     pub catchup: Option<CatchUp>,
+    /// Consensus-engine overhead.
+    pub engine: Option<EngineResult>,
 }
 
 impl SuiteReport {
@@ -60,6 +63,7 @@ impl SuiteReport {
             dossier: None,
             dossier_vs_crypto: None,
             catchup: None,
+            engine: None,
         }
     }
 
@@ -168,6 +172,13 @@ impl Report {
                     goal: format!("{}: e-dossier ≥ 50% of the hash+AEAD rate, < 100 MB per process", s.suite),
                     measured: format!("{:.0}%, largest process {:.0} MiB", r * 100.0, rss),
                     met: r >= 0.5 && rss * 1.048_576 < 100.0,
+                });
+            }
+            if let Some(e) = &s.engine {
+                goals.push(Goal {
+                    goal: format!("{}: empty-block heights/s ≥ 80% of the minimal app's", s.suite),
+                    measured: format!("{:.0}%", e.ratio * 100.0),
+                    met: e.ratio >= GOAL_RATIO,
                 });
             }
             if let Some(c) = &s.catchup {

@@ -110,6 +110,8 @@ pub struct App {
     max_block_bytes: usize,
     height: Height,
     round: Round,
+    /// When this node started the first round of the height in progress.
+    height_started: Option<(Height, Instant)>,
     streams: BTreeMap<(Vec<u8>, Vec<u8>), StreamBuf>,
     arrivals: u64,
     /// Executed outcomes of validated blocks of the current height, by block id.
@@ -157,6 +159,7 @@ impl App {
             max_block_bytes,
             height: Height(0),
             round: Round::Nil,
+            height_started: None,
             streams: BTreeMap::new(),
             arrivals: 0,
             executed: BTreeMap::new(),
@@ -229,6 +232,7 @@ impl App {
             AppMsg::StartedRound { height, round, proposer, role, reply_value } => {
                 debug!(height = height.0, %round, %proposer, ?role, "started round");
                 if height != self.height {
+                    self.height_started = Some((height, Instant::now()));
                     self.executed.clear();
                     self.load_validators(height.0)?;
                 }
@@ -269,6 +273,11 @@ impl App {
                 let _ = reply.send(value);
             }
             AppMsg::Decided { certificate, extensions: _, reply } => {
+                // Observed on arrival of the decision, before the commit (as the minimal app of
+                // the engine-overhead benchmark does).
+                if let Some((_, started)) = self.height_started.take_if(|(h, _)| *h == certificate.height) {
+                    self.shared.metrics.observe_height(started.elapsed());
+                }
                 self.decided(WireCommitCert::from_commit(&certificate))?;
                 let _ = reply.send(());
             }

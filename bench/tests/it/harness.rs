@@ -28,6 +28,9 @@ async fn quick_run_of_every_benchmark_measures_and_reports() {
     let c = s.catchup.as_ref().unwrap();
     assert!(c.blocks_behind >= 20, "{c:?}");
     assert!(c.blocks_per_s > 0.0);
+    let e = s.engine.as_ref().unwrap();
+    assert!(e.minimal.heights_per_s > 0.0 && e.custos.heights_per_s > 0.0, "{e:?}");
+    assert!(e.ratio.is_finite() && e.ratio > 0.0);
     let v = report.verify.as_ref().unwrap();
     assert_eq!(v.events, 10, "the ten-event bundle");
     assert!(v.iterations >= 3 && v.ms_per_bundle > 0.0 && v.process_ms > 0.0);
@@ -36,14 +39,16 @@ async fn quick_run_of_every_benchmark_measures_and_reports() {
     assert!(sv.findings > 0);
 
     // Every measured figure is judged against its goal.
-    assert_eq!(report.goals.len(), 6, "{:#?}", report.goals);
+    assert_eq!(report.goals.len(), 7, "{:#?}", report.goals);
     let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
     assert_eq!(json["suites"][0]["suite"], "sm");
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
 
     // The Markdown section replaces itself in place and leaves the rest of the file alone.
     let md = report.to_markdown("custos-bench --quick");
-    for heading in ["### Ceilings", "### Anchoring", "### E-dossier", "### Catch-up", "### Goals"] {
+    for heading in
+        ["### Ceilings", "### Anchoring", "### E-dossier", "### Catch-up", "### Consensus-engine", "### Goals"]
+    {
         assert!(md.contains(heading), "{heading} missing from\n{md}");
     }
     let doc = tmp.path().join("benchmarks.md");
