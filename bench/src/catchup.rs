@@ -77,7 +77,7 @@ pub async fn run(net: &mut Network, blocks: u64, limit: Duration) -> Result<Catc
     copy_dir(&data, &copy)?;
     restart(net, &agency)?;
     let stopped_at = {
-        let db = custos_node::store::Store::open(&copy.join("db"))
+        let db = custos_node::store::Store::open(copy.join("db"))
             .map_err(|e| BenchError::Io { path: copy.clone(), reason: e.to_string() })?;
         db.last_committed_height()
             .map_err(|e| BenchError::Io { path: copy.clone(), reason: e.to_string() })?
