@@ -316,6 +316,34 @@ impl Report {
                 }
             }
         }
+        if self.suites.iter().any(|s| s.engine.is_some()) {
+            let _ = writeln!(o, "\n### Consensus-engine overhead (five nodes, no transactions)\n");
+            let _ = writeln!(
+                o,
+                "| suite | minimal app heights/s | Custos empty blocks heights/s | ratio | round start → decision, mean: minimal / Custos |"
+            );
+            let _ = writeln!(o, "|---|---|---|---|---|");
+            for s in &self.suites {
+                if let Some(e) = &s.engine {
+                    let _ = writeln!(
+                        o,
+                        "| {} | {:.1} | {:.1} | {:.0}% | {:.0} / {:.0} ms |",
+                        s.suite,
+                        e.minimal.heights_per_s,
+                        e.custos.heights_per_s,
+                        e.ratio * 100.0,
+                        e.minimal.latency.mean_ms,
+                        e.custos.latency.mean_ms
+                    );
+                }
+            }
+            let _ = writeln!(
+                o,
+                "\nThe minimal app (`custos-bench-engine`) runs Custos's Malachite context, codec and signing (so \
+                 votes cost the same) and decides an empty value per height, with no storage but the engine's WAL; \
+                 the two networks run one after the other."
+            );
+        }
         if let Some(v) = &self.verify {
             let _ = writeln!(
                 o,
