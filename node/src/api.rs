@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::Semaphore;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
@@ -28,6 +27,7 @@ use custos_primitives::types::{AgencyId, AgencyRole, CaseRef, CertFingerprint, D
 use parity_scale_codec::Encode;
 
 use crate::app::{Shared, StoreState};
+use crate::checks::{CheckPool, CheckPoolError};
 use crate::dossier::{AuditLog, caller};
 use crate::evidence::StoreSource;
 use crate::gossip::Gossip;
@@ -42,9 +42,9 @@ pub struct LedgerService {
     genesis: Arc<ValidatedGenesis>,
     audit: Arc<AuditLog>,
     gossip: Option<Gossip>,
-    /// Signature checks of admission running at once: at most one per core, so a flood of
+    /// Signature checks of admission, on low-priority threads (one per core), so a flood of
     /// submissions cannot starve the consensus loop of CPU.
-    checks: Arc<Semaphore>,
+    checks: CheckPool,
 }
 
 impl LedgerService {
@@ -58,7 +58,7 @@ impl LedgerService {
         gossip: Option<Gossip>,
     ) -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        LedgerService { shared, node_id, genesis, audit, gossip, checks: Arc::new(Semaphore::new(cores)) }
+        LedgerService { shared, node_id, genesis, audit, gossip, checks: CheckPool::start(cores) }
     }
 
     /// The cheap refusals, before any signature is checked: too large, already pending, pool
@@ -91,29 +91,35 @@ impl LedgerService {
         Ok(id)
     }
 
-    /// Envelope and signature checks of `txs` (each after its precheck), on one blocking
-    /// thread holding one of the per-core permits, so that a batch is checked in one go
-    /// instead of queueing per transaction behind clients' submissions.
+    /// Envelope and signature checks of `txs` (each after its precheck), on one low-priority
+    /// check thread, so that a gossiped batch is checked in one go instead of queueing per
+    /// transaction behind clients' submissions.
     async fn check(&self, txs: Vec<(TxId, Vec<u8>)>) -> Result<Vec<Result<(CheckedTx, Vec<u8>), TxError>>, Status> {
-        let permit = self.checks.clone().acquire_owned().await.map_err(|_| Status::internal("admission closed"))?;
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let height = shared.store.last_committed_height().ok().flatten().unwrap_or(0) + 1;
-            let now = now_s();
-            txs.into_iter()
-                .map(|(id, bytes)| {
-                    let known = shared.sig_cache.lock().map(|c| c.contains(&id)).unwrap_or(false);
-                    let checked = shared.runtime.check_tx(&StoreState(&shared.store), &bytes, height, now, known)?;
-                    if let Ok(mut c) = shared.sig_cache.lock() {
-                        c.insert(checked.id);
-                    }
-                    Ok((checked, bytes))
-                })
-                .collect()
-        })
-        .await
-        .map_err(|e| Status::internal(format!("check task failed: {e}")))
+        self.checks
+            .run(move || {
+                let height = shared.store.last_committed_height().ok().flatten().unwrap_or(0) + 1;
+                let now = now_s();
+                txs.into_iter()
+                    .map(|(id, bytes)| {
+                        let known = shared.sig_cache.lock().map(|c| c.contains(&id)).unwrap_or(false);
+                        let checked =
+                            shared.runtime.check_tx(&StoreState(&shared.store), &bytes, height, now, known)?;
+                        if let Ok(mut c) = shared.sig_cache.lock() {
+                            c.insert(checked.id);
+                        }
+                        Ok((checked, bytes))
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(|e| match e {
+                CheckPoolError::Busy => {
+                    self.shared.metrics.busy();
+                    refused(tonic::Code::ResourceExhausted, "busy", format!("node busy: {e}; retry later"))
+                }
+                CheckPoolError::Stopped => Status::internal(e.to_string()),
+            })
     }
 
     /// Puts a checked transaction into the pool.

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod checks;
 pub mod config;
 pub mod dossier;
 pub mod evidence;
