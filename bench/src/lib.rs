@@ -109,6 +109,9 @@ pub struct Options {
     pub queries: u32,
     /// Catch-up: blocks behind.
     pub catchup_blocks: u64,
+    /// Catch-up: the suites it runs for (a subset of `suites`; 10,000 blocks take minutes
+    /// per suite).
+    pub catchup_suites: Vec<SuiteId>,
     /// Catch-up: give up after.
     pub catchup_limit: Duration,
     /// Engine overhead: measured window of each network.
@@ -136,6 +139,7 @@ impl Options {
             cases: 100_000,
             queries: 5,
             catchup_blocks: 10_000,
+            catchup_suites: vec![SuiteId::Sm],
             catchup_limit: Duration::from_secs(3600),
             engine: Duration::from_secs(30),
         }
@@ -207,7 +211,7 @@ pub async fn run(opts: &Options) -> Result<report::Report> {
             sr.set_dossier(d);
             drop(net);
         }
-        if opts.only.contains(&Which::Catchup) {
+        if opts.only.contains(&Which::Catchup) && opts.catchup_suites.contains(&suite) {
             let dir = opts.dir.join(format!("{name}-catchup"));
             net::create(&dir, suite, next_port())?;
             let mut net = net::Network::start(&dir).await?;

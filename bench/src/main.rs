@@ -17,8 +17,9 @@ use custos_primitives::crypto::SuiteId;
 ///
 /// The networks are real `custos-node` processes on loopback; the `custos-node` and `custos`
 /// binaries are taken from beside this one (or CUSTOS_NODE_BIN, CUSTOS_BIN). Build them in
-/// release first: `cargo build --release --bins`. A full run takes about an hour (the catch-up
-/// waits for 10,000 blocks); `--quick` takes a minute or two and is what the test suite runs.
+/// release first: `cargo build --release --bins`. A full run takes about 45 minutes (the catch-up
+/// waits for 10,000 blocks, for the sm suite by default); `--quick` takes about a minute and is
+/// what the test suite runs.
 #[derive(Debug, Parser)]
 #[command(name = "custos-bench", version)]
 struct Cli {
@@ -51,6 +52,9 @@ struct Cli {
     /// Catch-up: blocks the stopped node falls behind.
     #[arg(long)]
     catchup_blocks: Option<u64>,
+    /// Catch-up: the suites it runs for.
+    #[arg(long, value_delimiter = ',', default_value = "sm")]
+    catchup_suites: Vec<String>,
     /// Supervision: synthetic cases.
     #[arg(long)]
     cases: Option<usize>,
@@ -90,6 +94,11 @@ async fn main() -> anyhow::Result<()> {
         .suites
         .iter()
         .map(|s| s.parse::<SuiteId>().map_err(|e| anyhow::anyhow!("--suites {s:?}: {e}")))
+        .collect::<anyhow::Result<_>>()?;
+    opts.catchup_suites = cli
+        .catchup_suites
+        .iter()
+        .map(|s| s.parse::<SuiteId>().map_err(|e| anyhow::anyhow!("--catchup-suites {s:?}: {e}")))
         .collect::<anyhow::Result<_>>()?;
     if !cli.only.is_empty() {
         opts.only = cli.only.iter().copied().collect();

@@ -18,7 +18,7 @@
 //! timeout_propose = 3000
 //! timeout_prevote = 1000
 //! timeout_precommit = 1000
-//! max_block_txs = 2000
+//! max_block_txs = 500
 //!
 //! [mempool]
 //! max_txs = 10000
@@ -158,7 +158,7 @@ impl Default for ConsensusSection {
             timeout_prevote: 1000,
             timeout_precommit: 1000,
             timeout_vote_delta: 500,
-            max_block_txs: 2000,
+            max_block_txs: 500,
             max_block_bytes: 4 * 1024 * 1024,
         }
     }
