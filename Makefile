@@ -12,7 +12,7 @@ demo: deps
 test:
 	scripts/test.sh
 
-# Benchmarks against the machine's own ceilings (docs/benchmarks.md; about an hour).
+# Benchmarks against the machine's own ceilings (docs/benchmarks.md; about 45 minutes).
 bench: deps
 	cargo build --release --bins
 	cargo run --release --bin custos-bench -- --markdown docs/benchmarks.md --json docs/benchmarks.json
