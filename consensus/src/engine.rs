@@ -20,3 +20,33 @@ pub use malachitebft_app_channel::{
     AppMsg, Channels, ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, NetworkMsg, NetworkRequest,
     RequestContext, Signer, SyncContext, WalContext, start_engine,
 };
+
+/// The engine configuration handed to Malachite: a moniker (for its logs), the consensus and
+/// the value-sync settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Name in the engine's logs.
+    pub moniker: String,
+    /// Consensus settings (p2p, payload mode, timeouts the app does not override).
+    pub consensus: ConsensusConfig,
+    /// Value-sync settings.
+    pub value_sync: ValueSyncConfig,
+}
+
+impl EngineConfig for Settings {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}

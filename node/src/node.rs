@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use custos_consensus::codec::CustosCodec;
 use custos_consensus::context::{Address, CustosContext, ValidatorSet};
 use custos_consensus::engine::{
-    ConsensusConfig, ConsensusContext, DiscoveryConfig, EngineConfig, EngineHandle, Keypair, Multiaddr, NetworkContext,
+    ConsensusConfig, ConsensusContext, DiscoveryConfig, EngineHandle, Keypair, Multiaddr, NetworkContext,
     NetworkIdentity, P2pConfig, RequestContext, SyncContext, ValuePayload, ValueSyncConfig, WalContext, start_engine,
 };
 use custos_consensus::signing::{CustosScheme, CustosSigner, CustosVerifier};
@@ -69,32 +69,6 @@ pub enum StartError {
 
 fn read(path: &std::path::Path) -> Result<String, StartError> {
     std::fs::read_to_string(path).map_err(|e| StartError::Read { path: path.to_path_buf(), reason: e.to_string() })
-}
-
-/// The engine configuration handed to Malachite.
-#[derive(Clone, Debug)]
-struct EngineCfg {
-    moniker: String,
-    consensus: ConsensusConfig,
-    value_sync: ValueSyncConfig,
-}
-
-impl EngineConfig for EngineCfg {
-    fn moniker(&self) -> &str {
-        &self.moniker
-    }
-    fn consensus(&self) -> &ConsensusConfig {
-        &self.consensus
-    }
-    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
-        &mut self.consensus
-    }
-    fn value_sync(&self) -> &ValueSyncConfig {
-        &self.value_sync
-    }
-    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
-        &mut self.value_sync
-    }
 }
 
 /// The libp2p PeerId of an ed25519 transport key.
@@ -262,7 +236,7 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
     // A chain-specific protocol name: peers of another chain are disconnected at Identify.
     p2p.protocol_names.consensus = format!("/custos/{}/consensus/v1", genesis.genesis.chain_id);
     p2p.protocol_names.sync = format!("/custos/{}/sync/v1", genesis.genesis.chain_id);
-    let engine_cfg = EngineCfg {
+    let engine_cfg = custos_consensus::engine::Settings {
         moniker,
         consensus: ConsensusConfig { p2p, value_payload: ValuePayload::ProposalAndParts, ..Default::default() },
         value_sync: ValueSyncConfig::default(),

@@ -30,9 +30,9 @@ use tracing::{info, warn};
 use custos_consensus::codec::{CustosCodec, WireCommitCert};
 use custos_consensus::context::{Address, BlockId, CustosContext, Height, ProposalInit, ProposalPart, ValidatorSet};
 use custos_consensus::engine::{
-    AppMsg, Channels, Codec, ConsensusConfig, ConsensusContext, DiscoveryConfig, EngineConfig, HeightParams, Keypair,
-    LinearTimeouts, LocallyProposedValue, Multiaddr, NetworkContext, NetworkIdentity, NetworkMsg, Next, P2pConfig,
-    PeerId, ProposedValue, RawDecidedValue, RequestContext, Round, Signer as _, SigningScheme, StreamContent, StreamId,
+    AppMsg, Channels, Codec, ConsensusConfig, ConsensusContext, DiscoveryConfig, HeightParams, Keypair, LinearTimeouts,
+    LocallyProposedValue, Multiaddr, NetworkContext, NetworkIdentity, NetworkMsg, Next, P2pConfig, PeerId,
+    ProposedValue, RawDecidedValue, RequestContext, Round, Signer as _, SigningScheme, StreamContent, StreamId,
     StreamMessage, SyncContext, SyncedValueOutcome, Validity, ValuePayload, ValueSyncConfig, WalContext, start_engine,
 };
 use custos_consensus::signing::{CustosScheme, CustosSigner, CustosVerifier};
@@ -94,32 +94,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The engine configuration handed to Malachite.
-#[derive(Clone, Debug)]
-struct EngineCfg {
-    moniker: String,
-    consensus: ConsensusConfig,
-    value_sync: ValueSyncConfig,
-}
-
-impl EngineConfig for EngineCfg {
-    fn moniker(&self) -> &str {
-        &self.moniker
-    }
-    fn consensus(&self) -> &ConsensusConfig {
-        &self.consensus
-    }
-    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
-        &mut self.consensus
-    }
-    fn value_sync(&self) -> &ValueSyncConfig {
-        &self.value_sync
-    }
-    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
-        &mut self.value_sync
-    }
-}
-
 /// `addr` with `offset` added to its `/tcp/<port>` component.
 fn offset_tcp(addr: &str, offset: u16) -> Result<Multiaddr> {
     let mut parts: Vec<String> = addr.split('/').map(str::to_string).collect();
@@ -174,7 +148,7 @@ async fn run(args: Args) -> Result<()> {
     // Not Custos's protocol names: a real node and this app can never talk to each other.
     p2p.protocol_names.consensus = format!("/custos-bench-engine/{}/consensus/v1", genesis.genesis.chain_id);
     p2p.protocol_names.sync = format!("/custos-bench-engine/{}/sync/v1", genesis.genesis.chain_id);
-    let engine_cfg = EngineCfg {
+    let engine_cfg = custos_consensus::engine::Settings {
         moniker,
         consensus: ConsensusConfig { p2p, value_payload: ValuePayload::ProposalAndParts, ..Default::default() },
         value_sync: ValueSyncConfig::default(),
