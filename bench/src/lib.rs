@@ -172,7 +172,10 @@ fn suite_name(s: SuiteId) -> String {
 }
 
 /// Runs the benchmarks `opts` selects, one network at a time, and reports.
-pub async fn run(opts: &Options) -> Result<report::Report> {
+///
+/// After each benchmark, `progress` receives the report so far (judged, `complete: false`), so
+/// a caller can save it: a long run that is interrupted keeps what it measured.
+pub async fn run(opts: &Options, progress: &mut dyn FnMut(&report::Report) -> Result<()>) -> Result<report::Report> {
     std::fs::create_dir_all(&opts.dir).map_err(|e| BenchError::Io { path: opts.dir.clone(), reason: e.to_string() })?;
     let cli = net::binary("custos", "CUSTOS_BIN");
     let mut report = report::Report::new(machine::Machine::describe(), opts);
@@ -181,6 +184,12 @@ pub async fn run(opts: &Options) -> Result<report::Report> {
         let p = port;
         port = port.saturating_add(300);
         p
+    };
+    let mut checkpoint = |report: &report::Report, current: Option<&report::SuiteReport>| {
+        let mut partial = report.clone();
+        partial.suites.extend(current.cloned());
+        partial.judge();
+        progress(&partial)
     };
     for &suite in &opts.suites {
         let name = suite_name(suite);
@@ -201,6 +210,7 @@ pub async fn run(opts: &Options) -> Result<report::Report> {
                 .await?;
             sr.set_saturation(sat);
             drop(net);
+            checkpoint(&report, Some(&sr))?;
         }
         if opts.only.contains(&Which::Dossier) {
             let dir = opts.dir.join(format!("{name}-dossier"));
@@ -210,6 +220,7 @@ pub async fn run(opts: &Options) -> Result<report::Report> {
             let d = dossier::run(&net, &cli, &dir.join("files"), opts.dossier_bytes)?;
             sr.set_dossier(d);
             drop(net);
+            checkpoint(&report, Some(&sr))?;
         }
         if opts.only.contains(&Which::Catchup) && opts.catchup_suites.contains(&suite) {
             let dir = opts.dir.join(format!("{name}-catchup"));
@@ -218,6 +229,7 @@ pub async fn run(opts: &Options) -> Result<report::Report> {
             info!(suite = %name, blocks = opts.catchup_blocks, "catch-up");
             sr.catchup = Some(catchup::run(&mut net, opts.catchup_blocks, opts.catchup_limit).await?);
             drop(net);
+            checkpoint(&report, Some(&sr))?;
         }
         if opts.only.contains(&Which::Engine) {
             info!(suite = %name, secs = opts.engine.as_secs_f64(), "engine overhead");
@@ -230,15 +242,18 @@ pub async fn run(opts: &Options) -> Result<report::Report> {
             sr.engine = Some(engine::run(&eo).await?);
         }
         report.suites.push(sr);
+        checkpoint(&report, None)?;
     }
     if opts.only.contains(&Which::Verify) {
         info!("bundle verification");
         report.verify = Some(verify::run(&cli, &opts.dir.join("verify"), opts.verify_time, opts.verify_processes)?);
+        checkpoint(&report, None)?;
     }
     if opts.only.contains(&Which::Supervision) {
         info!(cases = opts.cases, "supervision");
         report.supervision = Some(supervise::run(&opts.dir, opts.cases, opts.queries)?);
     }
     report.judge();
+    report.complete = true;
     Ok(report)
 }

@@ -119,9 +119,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(c) = cli.cases {
         opts.cases = c;
     }
-    let report = custos_bench::run(&opts).await.context("benchmark failed")?;
-    let json = report.to_json()?;
-    std::fs::write(&cli.json, &json).with_context(|| format!("writing {}", cli.json.display()))?;
+    let mut save = |partial: &report::Report| -> custos_bench::Result<()> {
+        report::write_json(&cli.json, partial)?;
+        eprintln!("saved the results so far to {}", cli.json.display());
+        Ok(())
+    };
+    let report = custos_bench::run(&opts, &mut save).await.context("benchmark failed")?;
+    report::write_json(&cli.json, &report)?;
     let md = report.to_markdown(&command);
     if let Some(path) = &cli.markdown {
         report::update_markdown(path, &md)?;

@@ -106,6 +106,9 @@ pub struct Report {
     pub supervision: Option<Supervision>,
     /// The goals, judged.
     pub goals: Vec<Goal>,
+    /// `false` in the copies written while the run is still going (after each benchmark), so
+    /// that an interrupted run keeps what it measured and says that it is partial.
+    pub complete: bool,
 }
 
 /// The sizes a run used.
@@ -145,6 +148,7 @@ impl Report {
             verify: None,
             supervision: None,
             goals: Vec::new(),
+            complete: false,
         }
     }
 
@@ -390,7 +394,19 @@ pub fn update_markdown(path: &Path, section: &str) -> Result<()> {
         (Some(b), Some(e)) if e > b => format!("{}{block}{}", &old[..b], &old[e + END.len()..]),
         _ => format!("{}\n{block}\n", old.trim_end()),
     };
-    let tmp = path.with_extension("md.tmp");
-    std::fs::write(&tmp, new).map_err(io)?;
+    write_atomically(path, new.as_bytes())
+}
+
+/// Writes `report` as JSON to `path`, atomically (a partial report replaces the previous one).
+pub fn write_json(path: &Path, report: &Report) -> Result<()> {
+    write_atomically(path, report.to_json()?.as_bytes())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |e: std::io::Error| BenchError::Io { path: path.to_path_buf(), reason: e.to_string() };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }

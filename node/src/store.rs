@@ -444,7 +444,15 @@ impl Store {
             batch.put_cf(self.cf(CF_VALIDATOR_SETS)?, next.to_be_bytes(), set);
         }
         batch.put_cf(self.cf(CF_META)?, META_LAST_COMMITTED, key);
-        batch.delete_range_cf(self.cf(CF_UNDECIDED)?, Vec::new(), height_upper_bound(h));
+        // Point deletes of this height's proposals only. `put_undecided` refuses committed
+        // heights under the same lock, so no older height has any left. (A range delete from
+        // key 0 per block piled up overlapping range tombstones that every later read of the
+        // column family had to fragment: the time per height grew linearly with the chain.)
+        let undecided = self.cf(CF_UNDECIDED)?;
+        self.scan_prefix(CF_UNDECIDED, &key, |k, _| {
+            batch.delete_cf(undecided, k);
+            Ok(true)
+        })?;
         Ok(batch)
     }
 
@@ -666,11 +674,20 @@ impl Store {
     }
 
     /// Deletes the undecided proposals of every height `< height` (synced).
+    ///
+    /// Point deletes, not a range tombstone: range tombstones stay in the memtable and every
+    /// later read of the column family pays for each of them.
     pub fn prune_undecided_below(&self, height: u64) -> Result<()> {
         let _guard = self.lock();
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(self.cf(CF_UNDECIDED)?, Vec::new(), height.to_be_bytes().to_vec());
-        self.db.write_opt(batch, &synced()).map_err(|source| self.db_err(CF_UNDECIDED, "delete range", source))
+        let undecided = self.cf(CF_UNDECIDED)?;
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(height.to_be_bytes().to_vec());
+        for item in self.db.iterator_cf_opt(undecided, ro, IteratorMode::Start) {
+            let (k, _) = item.map_err(|source| self.db_err(CF_UNDECIDED, "iterate", source))?;
+            batch.delete_cf(undecided, k);
+        }
+        self.db.write_opt(batch, &synced()).map_err(|source| self.db_err(CF_UNDECIDED, "delete", source))
     }
 
     /// A node of the state tree.
@@ -790,15 +807,6 @@ fn synced() -> WriteOptions {
 
 fn check_len(what: &'static str, len: usize, max: usize, height: u64) -> Result<()> {
     if len > max { Err(StoreError::TooLarge { what, len, max, height }) } else { Ok(()) }
-}
-
-/// The smallest key greater than every undecided key of heights `<= h`.
-fn height_upper_bound(h: u64) -> Vec<u8> {
-    match h.checked_add(1) {
-        Some(next) => next.to_be_bytes().to_vec(),
-        // Longer than any undecided key and all 0xff: greater than every key of height MAX.
-        None => vec![0xff; UNDECIDED_KEY_LEN + 1],
-    }
 }
 
 /// The smallest key greater than every key starting with `prefix`, if any.
@@ -939,8 +947,6 @@ mod tests {
         assert_eq!(prefix_successor(b""), None);
         assert_eq!(to_hex(&[0x00, 0xab]), "00ab");
         assert!(to_hex(&[0u8; 100]).ends_with('…'));
-        assert_eq!(height_upper_bound(1), 2u64.to_be_bytes().to_vec());
-        assert!(height_upper_bound(u64::MAX).as_slice() > undecided_key(u64::MAX, u32::MAX, &hash(0xff)).as_slice());
         let k = undecided_key(7, 3, &hash(9));
         assert_eq!(parse_undecided_key(&k).unwrap(), (7, 3, hash(9)));
         assert!(matches!(parse_undecided_key(&k[1..]), Err(StoreError::Corrupt { .. })));

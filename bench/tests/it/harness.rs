@@ -8,7 +8,22 @@ async fn quick_run_of_every_benchmark_measures_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let mut opts = Options::quick(&tmp.path().join("run"), 39000);
     opts.suites = vec![SuiteId::Sm];
-    let report = custos_bench::run(&opts).await.unwrap();
+    // What the progress callback saw: one partial report per benchmark, each judged, none
+    // complete, each with at least as much as the one before.
+    let mut partial: Vec<report::Report> = Vec::new();
+    let report = custos_bench::run(&opts, &mut |r| {
+        partial.push(r.clone());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert!(report.complete);
+    // Anchoring, e-dossier, catch-up, the suite's end (engine), verify.
+    assert_eq!(partial.len(), 5, "a partial report after each benchmark");
+    assert!(partial.iter().all(|r| !r.complete));
+    assert!(partial.windows(2).all(|w| w[0].goals.len() <= w[1].goals.len()));
+    assert_eq!(partial[0].goals.len(), 2, "after the anchoring benchmark: saturation and latency judged");
+    assert_eq!(partial.last().unwrap().goals.len(), report.goals.len() - 1, "all but supervision");
 
     let s = &report.suites[0];
     assert_eq!(s.suite, "sm");
@@ -42,6 +57,12 @@ async fn quick_run_of_every_benchmark_measures_and_reports() {
     assert_eq!(report.goals.len(), 7, "{:#?}", report.goals);
     let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
     assert_eq!(json["suites"][0]["suite"], "sm");
+    assert_eq!(json["complete"], true);
+    let saved = tmp.path().join("partial.json");
+    report::write_json(&saved, &partial[0]).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(json["complete"], false);
+    assert!(json["suites"][0]["saturation"].is_object() && json["suites"][0]["dossier"].is_null());
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
 
     // The Markdown section replaces itself in place and leaves the rest of the file alone.
