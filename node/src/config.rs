@@ -10,6 +10,7 @@
 //!
 //! [rpc]
 //! listen = "0.0.0.0:7001"            # gRPC (mutual TLS)
+//! max_connections = 4096             # open at once; more are closed at once
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9101"          # Prometheus text format at /metrics
@@ -120,6 +121,18 @@ pub struct P2pSection {
 pub struct RpcSection {
     /// gRPC listen address.
     pub listen: SocketAddr,
+    /// Most API connections open at once, authenticated or still in their TLS handshake.
+    /// Connections over the limit are closed at once. The node lowers it to what its open-file
+    /// limit allows (see the operator guide).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+/// Default of `[rpc] max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
 }
 
 /// `[metrics]`.
@@ -246,6 +259,9 @@ impl NodeConfig {
         if cfg.consensus.max_block_txs == 0 || cfg.consensus.max_block_bytes == 0 {
             return Err(invalid("block limits must be positive".into()));
         }
+        if cfg.rpc.max_connections == 0 {
+            return Err(invalid("rpc.max_connections must be positive".into()));
+        }
         for (agency, addr) in &cfg.dossier.peers {
             if custos_primitives::types::AgencyId::new(agency).is_err() {
                 return Err(invalid(format!("dossier.peers: {agency:?} is not an agency id")));
@@ -265,6 +281,7 @@ impl NodeConfig {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const BASE: &str = "home = \".\"\ndata_dir = \"data\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/1\"\npeers = []\n\
@@ -276,6 +293,20 @@ mod tests {
         std::fs::write(&path, format!("{BASE}{extra}"))
             .map_err(|e| ConfigError::Read { path: path.clone(), source: e })?;
         NodeConfig::load(&path)
+    }
+
+    #[test]
+    fn rpc_connection_limit_has_a_default_and_is_checked() {
+        assert_eq!(load("").map(|c| c.rpc.max_connections).ok(), Some(DEFAULT_MAX_CONNECTIONS));
+        let base = BASE.replace("[rpc]\n", "[rpc]\nmax_connections = 0\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, &base).unwrap();
+        assert!(
+            matches!(NodeConfig::load(&path), Err(ConfigError::Invalid { reason, .. }) if reason.contains("max_connections"))
+        );
+        std::fs::write(&path, base.replace("max_connections = 0", "max_connections = 10")).unwrap();
+        assert_eq!(NodeConfig::load(&path).map(|c| c.rpc.max_connections).ok(), Some(10));
     }
 
     #[test]

@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -26,11 +27,22 @@ pub struct Caller {
     pub identity: PeerIdentity,
 }
 
-/// An authenticated TLS connection.
+/// An authenticated TLS connection. It holds one of the listener's connection slots until it
+/// is closed.
 #[derive(Debug)]
 pub struct AuthedConn {
     inner: TlsStream<TcpStream>,
     caller: Caller,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Limits of the API listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections open at once, in their handshake or authenticated; more are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to complete the TLS handshake.
+    pub handshake_timeout: Duration,
 }
 
 impl Connected for AuthedConn {
@@ -60,14 +72,23 @@ impl AsyncWrite for AuthedConn {
 
 /// Accepts TCP connections on `listener`, completes mutual TLS, and yields the authenticated
 /// connections. Refused handshakes are logged with the remote address and the reason.
+///
+/// At most `limits.max_connections` are open at once: a connection over the limit is closed
+/// as soon as it is accepted (logged at most once a second, with the count), so a flood of
+/// idle or half-open connections cannot take the node's file descriptors; a handshake not
+/// completed within `limits.handshake_timeout` is closed and frees its slot.
 pub fn incoming(
     listener: TcpListener,
     tls: rustls::ServerConfig,
     trust: Arc<TrustedCas>,
+    limits: Limits,
 ) -> ReceiverStream<Result<AuthedConn, std::io::Error>> {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
+        let mut over_limit = 0u64;
+        let mut last_warning: Option<Instant> = None;
         loop {
             let (tcp, remote) = match listener.accept().await {
                 Ok(x) => x,
@@ -77,12 +98,26 @@ pub fn incoming(
                     continue;
                 }
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                drop(tcp);
+                over_limit += 1;
+                if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    warn!(
+                        %remote,
+                        max_connections = limits.max_connections,
+                        refused_so_far = over_limit,
+                        "API connection refused: too many connections open"
+                    );
+                    last_warning = Some(Instant::now());
+                }
+                continue;
+            };
             let acceptor = acceptor.clone();
             let trust = trust.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         warn!(%remote, error = %e, "API connection refused: TLS handshake failed");
@@ -102,7 +137,8 @@ pub fn incoming(
                 match identity {
                     Some(Ok(identity)) => {
                         info!(%remote, agency = %identity.agency, role = %identity.role, "API client connected");
-                        let _ = tx.send(Ok(AuthedConn { inner: tls, caller: Caller { remote, identity } })).await;
+                        let conn = AuthedConn { inner: tls, caller: Caller { remote, identity }, _slot: slot };
+                        let _ = tx.send(Ok(conn)).await;
                     }
                     Some(Err(e)) => warn!(%remote, error = %e, "API connection refused"),
                     None => warn!(%remote, "API connection refused: no client certificate"),

@@ -77,7 +77,9 @@ async fn run(cfg: NodeConfig) -> Result<()> {
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
-                let n = sock.read(&mut buf).await.unwrap_or(0);
+                // A client that sends nothing is dropped after 5 s instead of holding the socket.
+                let read = tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await;
+                let n = read.ok().and_then(Result::ok).unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]);
                 let (status, body) = if req.starts_with("GET /metrics") {
                     ("200 OK", metrics.render())

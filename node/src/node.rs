@@ -289,6 +289,36 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// File descriptors kept for everything but API connections: RocksDB's files, the p2p
+/// connections, the consensus WAL, e-dossier files, the metrics listener.
+const RESERVED_FDS: u64 = 1024;
+
+/// `wanted`, or fewer if the process's open-file limit cannot hold that many API connections
+/// besides [`RESERVED_FDS`]. The soft limit is first raised to the hard one.
+fn connection_limit(wanted: usize) -> usize {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(nofile) => {
+            let fit = usize::try_from(nofile.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX).max(16);
+            if fit < wanted {
+                warn!(
+                    nofile,
+                    wanted,
+                    using = fit,
+                    "the open-file limit allows fewer API connections than rpc.max_connections (raise LimitNOFILE)"
+                );
+                fit
+            } else {
+                info!(nofile, max_connections = wanted, "API connection limit");
+                wanted
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot read or raise the open-file limit; keeping rpc.max_connections");
+            wanted
+        }
+    }
+}
+
 /// Starts the gRPC API on `cfg.rpc.listen` with mutual TLS, using the node's transport
 /// certificate (`node/tls.crt.pem`, `node/tls.key.pem` in the home).
 pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), StartError> {
@@ -344,7 +374,11 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
     let listener = tokio::net::TcpListener::bind(cfg.rpc.listen)
         .await
         .map_err(|e| StartError::P2p(format!("cannot listen for the API on {}: {e}", cfg.rpc.listen)))?;
-    let incoming = crate::grpc::incoming(listener, tls, trust);
+    let limits = crate::grpc::Limits {
+        max_connections: connection_limit(cfg.rpc.max_connections),
+        handshake_timeout: std::time::Duration::from_secs(10),
+    };
+    let incoming = crate::grpc::incoming(listener, tls, trust, limits);
     let service = crate::api::LedgerService::new(
         node.shared.clone(),
         node.node_id,
@@ -353,6 +387,9 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
         Some(gossip),
     );
     let server = tonic::transport::Server::builder()
+        // Pings find clients that vanished without closing (their slot is then freed).
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .initial_stream_window_size(Some(custos_api::client::WINDOW))
         .initial_connection_window_size(Some(custos_api::client::WINDOW))
         .add_service(LedgerServer::new(service).max_decoding_message_size(1024 * 1024))

@@ -5,7 +5,8 @@
 //! - [`home`]: an agency home folder (`--home`): profile, identities, key files (0600,
 //!   written atomically).
 //!
-//! Later issues add starting nodes as processes, the demo scenario and fault injection.
+//! - [`net`]: node processes (start, stop, crash).
+//! - [`links`]: TCP proxies between the nodes that tests cut and heal (partitions).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ use custos_primitives::x509::X509Error;
 
 pub mod consortium;
 pub mod home;
+pub mod links;
 pub mod net;
 
 /// Errors of consortium generation and home handling. Each names the file or identity.

@@ -50,6 +50,11 @@ fn now() -> i64 {
 
 impl Net {
     pub fn start(suite: SuiteId, base_port: u16) -> Net {
+        Net::launch(Net::init(suite, base_port))
+    }
+
+    /// A consortium in a temporary folder, configured for loopback, not started.
+    pub fn init(suite: SuiteId, base_port: u16) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let mut opts = InitOptions::new(suite, now() - NOW_SLACK).unwrap();
         opts.base_port = base_port;
@@ -60,6 +65,11 @@ impl Net {
             let text = std::fs::read_to_string(&p).unwrap().replace("timeout_propose = 2000", "timeout_propose = 1000");
             std::fs::write(&p, text).unwrap();
         }
+        dir
+    }
+
+    /// Starts the five nodes of a consortium made by [`Net::init`].
+    pub fn launch(dir: tempfile::TempDir) -> Net {
         let nodes = net::start_all(dir.path(), bin()).unwrap();
         let g = consortium::load_genesis(dir.path()).unwrap();
         Net { dir, nodes, suite: g.suite.clone(), chain_id: g.genesis.chain_id.clone() }
@@ -487,7 +497,7 @@ fn make_rogue_node(court_home: &Path, rogue_home: &Path, suite: &AnySuite) {
 }
 
 /// Polls `check` for up to 10 s (log lines are written asynchronously by another process).
-async fn eventually(check: impl Fn() -> bool) -> bool {
+pub async fn eventually(check: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if check() {
@@ -613,7 +623,7 @@ fn step(by: usize, code: &'static str, to: &'static [&'static str], copy: &'stat
 }
 
 /// Signs `call` as clerk `i`, submits it through node `i`, and waits for its outcome.
-async fn run_call(
+pub async fn run_call(
     net: &Net,
     clients: &mut [LedgerClient<Channel>],
     clerks: &mut [Clerk],
