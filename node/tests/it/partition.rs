@@ -25,7 +25,11 @@ struct LogsOnPanic<'a>(&'a Net);
 
 impl Drop for LogsOnPanic<'_> {
     fn drop(&mut self) {
+        let keep = std::env::temp_dir().join(format!("custos-partition-failure-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&keep);
+        eprintln!("node logs copied to {}", keep.display());
         for (i, n) in self.0.nodes.iter().enumerate() {
+            let _ = std::fs::copy(&n.log, keep.join(format!("{}.log", AGENCIES[i].id)));
             let text = std::fs::read_to_string(&n.log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             eprintln!("---- {} log, last 40 lines ----", AGENCIES[i].id);
@@ -57,12 +61,17 @@ async fn heights(clients: &mut [LedgerClient<Channel>]) -> Vec<u64> {
 async fn all_agree(clients: &mut [LedgerClient<Channel>], docs: &[DocHash], what: &str) -> u64 {
     let tip = heights(clients).await.into_iter().max().unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut waited = Instant::now();
     loop {
         let hs = heights(clients).await;
         if hs.iter().all(|&h| h >= tip) {
             break;
         }
         assert!(Instant::now() < deadline, "{what}: not all nodes reached height {tip} within 120 s: {hs:?}");
+        if waited.elapsed() >= Duration::from_secs(5) {
+            eprintln!("{what}: waiting for height {tip}: {hs:?}");
+            waited = Instant::now();
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let reference = block_hashes(&mut clients[0], tip).await;
