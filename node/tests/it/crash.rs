@@ -26,19 +26,11 @@ use custos_primitives::types::{DocHash, MemberRole};
 use custos_testnet::consortium::AGENCIES;
 use custos_testnet::net;
 
-use super::network::{Clerk, Net, anchor_call, anchored, block_hashes, height, register_all, wait_height};
+use super::network::{Clerk, Net, all_agree, anchor_call, anchored, height, seed, wait_height};
 
 const ROUNDS: usize = 20;
 /// Transactions a clerk pipelines before it waits for them to commit.
 const BATCH: u64 = 8;
-
-/// The seed of a seeded fault scenario: `var` if set, else the clock.
-pub fn seed(var: &str) -> u64 {
-    match std::env::var(var) {
-        Ok(s) => s.parse().unwrap_or_else(|e| panic!("{var}={s:?} is not a u64: {e}")),
-        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
-    }
-}
 
 /// Five clerks anchoring in a closed loop, each through its own node first and any other node
 /// when that one is down, re-submitting what has not committed after a while (a transaction
@@ -165,9 +157,7 @@ async fn kill_9_at_random_points_under_load_loses_nothing() {
     eprintln!("crash test seed: {seed} (replay the same victims and delays with CUSTOS_CRASH_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let mut net = Net::start(SuiteId::Sm, 34000);
-    let mut clients = net.clients().await;
-    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
-    register_all(&net, &mut clerks, &mut clients).await;
+    let (clients, clerks) = net.registered_clerks().await;
     let load = Load::start(&net, clerks, &clients);
 
     for round in 1..=ROUNDS {
@@ -220,18 +210,6 @@ async fn kill_9_at_random_points_under_load_loses_nothing() {
     let committed = load.stop().await;
     assert!(committed.len() >= 50, "the load committed only {} anchors", committed.len());
     let mut clients = net.clients().await;
-    let tip = height(&mut clients[0]).await;
-    for c in clients.iter_mut() {
-        wait_height(c, tip, Duration::from_secs(60)).await;
-    }
-    let reference = block_hashes(&mut clients[0], tip).await;
-    for (i, c) in clients.iter_mut().enumerate().skip(1) {
-        assert_eq!(block_hashes(c, tip).await, reference, "{} disagrees on a block (seed {seed})", AGENCIES[i].id);
-    }
-    for (i, c) in clients.iter_mut().enumerate() {
-        for d in &committed {
-            assert!(anchored(c, d).await, "{} lost committed anchor {d} (seed {seed})", AGENCIES[i].id);
-        }
-    }
+    let tip = all_agree(&mut clients, &committed, &format!("after {ROUNDS} kill -9 rounds (seed {seed})")).await;
     eprintln!("{} anchors committed during {ROUNDS} kill -9 rounds; all five agree on {tip} blocks", committed.len());
 }

@@ -92,6 +92,14 @@ impl Net {
         out
     }
 
+    /// A client of each node and the five clerks, registered (each through its own node).
+    pub async fn registered_clerks(&self) -> (Vec<LedgerClient<Channel>>, Vec<Clerk>) {
+        let mut clients = self.clients().await;
+        let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&self.home(i), &self.suite)).collect();
+        register_all(self, &mut clerks, &mut clients).await;
+        (clients, clerks)
+    }
+
     pub fn restart(&mut self, i: usize) {
         let p = net::start_node(self.dir.path(), AGENCIES[i].id, bin()).unwrap();
         self.nodes[i] = p;
@@ -243,9 +251,7 @@ pub async fn register_all(net: &Net, clerks: &mut [Clerk], clients: &mut [Ledger
 /// agree on every block.
 async fn anchors_everywhere(suite: SuiteId, base_port: u16, n: u64) {
     let net = Net::start(suite, base_port);
-    let mut clients = net.clients().await;
-    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
-    register_all(&net, &mut clerks, &mut clients).await;
+    let (mut clients, mut clerks) = net.registered_clerks().await;
     let started = Instant::now();
     let mut docs = Vec::new();
     for k in 0..n {
@@ -323,9 +329,7 @@ async fn a_five_nodes_commit_anchors_intl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_crash_of_one_node_under_load() {
     let mut net = Net::start(SuiteId::Sm, 27600);
-    let mut clients = net.clients().await;
-    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
-    register_all(&net, &mut clerks, &mut clients).await;
+    let (mut clients, mut clerks) = net.registered_clerks().await;
     // Load through the court and police nodes while the prison node is killed.
     let mut docs = Vec::new();
     for k in 0..60u64 {
@@ -693,9 +697,7 @@ async fn f_probation_and_medical_parole_lifecycles() {
     const PRISON: usize = 3;
     const JUSTICE: usize = 4;
     let net = Net::start(SuiteId::Sm, 29100);
-    let mut clients = net.clients().await;
-    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
-    register_all(&net, &mut clerks, &mut clients).await;
+    let (mut clients, mut clerks) = net.registered_clerks().await;
     let today = Date::from_unix_seconds_cst(now());
     let d = |days: i32| today.plus_days(days);
     let effective = |days: i32| BusinessDates { effective: Some(d(days)), ..Default::default() };
@@ -846,4 +848,51 @@ async fn g_governance_removes_a_validator_at_the_next_height() {
 
 async fn validator_count(c: &mut LedgerClient<Channel>) -> usize {
     c.status(StatusRequest {}).await.map(|r| r.into_inner().validators.len()).unwrap_or(0)
+}
+
+/// The seed of a seeded fault scenario: `var` if set, else the clock.
+pub fn seed(var: &str) -> u64 {
+    match std::env::var(var) {
+        Ok(s) => s.parse().unwrap_or_else(|e| panic!("{var}={s:?} is not a u64: {e}")),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+    }
+}
+
+/// The heights the five nodes report.
+pub async fn heights(clients: &mut [LedgerClient<Channel>]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for c in clients.iter_mut() {
+        out.push(height(c).await);
+    }
+    out
+}
+
+/// Waits until all five nodes reach the highest height any of them reports, then checks that
+/// they hold the same blocks and every anchor of `docs`. Returns that height.
+pub async fn all_agree(clients: &mut [LedgerClient<Channel>], docs: &[DocHash], what: &str) -> u64 {
+    let tip = heights(clients).await.into_iter().max().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut waited = Instant::now();
+    loop {
+        let hs = heights(clients).await;
+        if hs.iter().all(|&h| h >= tip) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{what}: not all nodes reached height {tip} within 120 s: {hs:?}");
+        if waited.elapsed() >= Duration::from_secs(5) {
+            eprintln!("{what}: waiting for height {tip}: {hs:?}");
+            waited = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reference = block_hashes(&mut clients[0], tip).await;
+    for (i, c) in clients.iter_mut().enumerate().skip(1) {
+        assert_eq!(block_hashes(c, tip).await, reference, "{what}: {} holds other blocks", AGENCIES[i].id);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        for d in docs {
+            assert!(anchored(c, d).await, "{what}: {} lacks committed anchor {d}", AGENCIES[i].id);
+        }
+    }
+    tip
 }

@@ -17,8 +17,8 @@ use custos_primitives::types::DocHash;
 use custos_testnet::consortium::AGENCIES;
 use custos_testnet::links::Links;
 
-use super::crash::{Load, seed};
-use super::network::{Clerk, Net, anchor_call, anchored, block_hashes, height, register_all, submit};
+use super::crash::Load;
+use super::network::{Net, all_agree, anchor_call, anchored, height, heights, seed, submit};
 
 /// Prints the end of every node's log if the test fails while it is alive.
 struct LogsOnPanic<'a>(&'a Net);
@@ -48,44 +48,6 @@ async fn start(base_port: u16) -> (Net, Links) {
     (Net::launch(dir), links)
 }
 
-async fn heights(clients: &mut [LedgerClient<Channel>]) -> Vec<u64> {
-    let mut out = Vec::new();
-    for c in clients.iter_mut() {
-        out.push(height(c).await);
-    }
-    out
-}
-
-/// Waits until all five nodes reach the highest height any of them reports, then checks that
-/// they hold the same blocks and every anchor of `docs`. Returns that height.
-async fn all_agree(clients: &mut [LedgerClient<Channel>], docs: &[DocHash], what: &str) -> u64 {
-    let tip = heights(clients).await.into_iter().max().unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut waited = Instant::now();
-    loop {
-        let hs = heights(clients).await;
-        if hs.iter().all(|&h| h >= tip) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{what}: not all nodes reached height {tip} within 120 s: {hs:?}");
-        if waited.elapsed() >= Duration::from_secs(5) {
-            eprintln!("{what}: waiting for height {tip}: {hs:?}");
-            waited = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let reference = block_hashes(&mut clients[0], tip).await;
-    for (i, c) in clients.iter_mut().enumerate().skip(1) {
-        assert_eq!(block_hashes(c, tip).await, reference, "{what}: {} holds other blocks", AGENCIES[i].id);
-    }
-    for (i, c) in clients.iter_mut().enumerate() {
-        for d in docs {
-            assert!(anchored(c, d).await, "{what}: {} lacks committed anchor {d}", AGENCIES[i].id);
-        }
-    }
-    tip
-}
-
 async fn wait_anchored(c: &mut LedgerClient<Channel>, d: &DocHash, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -100,9 +62,7 @@ async fn wait_anchored(c: &mut LedgerClient<Channel>, d: &DocHash, limit: Durati
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minority_stalls_majority_commits_then_all_agree() {
     let (net, mut links) = start(34600).await;
-    let mut clients = net.clients().await;
-    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
-    register_all(&net, &mut clerks, &mut clients).await;
+    let (mut clients, mut clerks) = net.registered_clerks().await;
 
     // The justice bureau's node is cut off from the other four.
     links.partition(&[4]);
@@ -131,9 +91,7 @@ async fn minority_stalls_majority_commits_then_all_agree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_three_split_commits_nothing_then_recovers() {
     let (net, mut links) = start(34900).await;
-    let mut clients = net.clients().await;
-    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
-    register_all(&net, &mut clerks, &mut clients).await;
+    let (mut clients, mut clerks) = net.registered_clerks().await;
 
     // Court and procuratorate on one side, police, prison and justice on the other.
     links.partition(&[0, 1]);
@@ -159,9 +117,7 @@ async fn flapping_links_for_a_minute_end_in_agreement() {
     eprintln!("partition test seed: {seed} (replay the same cuts with CUSTOS_PARTITION_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let (net, mut links) = start(35200).await;
-    let mut clients = net.clients().await;
-    let mut clerks: Vec<Clerk> = (0..5).map(|i| Clerk::load(&net.home(i), &net.suite)).collect();
-    register_all(&net, &mut clerks, &mut clients).await;
+    let (mut clients, clerks) = net.registered_clerks().await;
     let load = Load::start(&net, clerks, &clients);
 
     let started = Instant::now();
