@@ -27,7 +27,7 @@ use custos_contracts::state::{self, NodeBatch};
 use custos_primitives::codec::decode_exact;
 use custos_primitives::crypto::{Hash, SigningKey, Suite};
 use custos_primitives::genesis::{Validator as GenesisValidator, validator_set_hash};
-use custos_primitives::types::{BlockHash, BlockHeader, MAX_VALIDATORS, TxId};
+use custos_primitives::types::{BlockHash, BlockHeader, MAX_VALIDATORS, NodeId, TxId};
 
 use crate::mempool::{Mempool, SignatureCache};
 use crate::metrics::Metrics;
@@ -95,6 +95,28 @@ struct StreamBuf {
     received: u64,
     bytes: usize,
     arrival: u64,
+}
+
+/// Who a block's header may name as the validator that built it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Builder {
+    /// A fresh proposal: the round's proposer built it.
+    Exactly(Address),
+    /// A re-proposed, synced or decided block: built in some round of this height, so by any
+    /// validator of the height's set. A re-proposal keeps the header (and so the hash) of the
+    /// block that got the polka, whoever streams it in the later round.
+    AnyValidator,
+}
+
+impl Builder {
+    fn check(self, named: &NodeId, validators: &ValidatorSet) -> Result<(), Invalid> {
+        match self {
+            Builder::Exactly(p) if &p.0 == named => Ok(()),
+            Builder::Exactly(_) => Err("header names another proposer".into()),
+            Builder::AnyValidator if validators.validators().iter().any(|v| &v.address.0 == named) => Ok(()),
+            Builder::AnyValidator => Err("header names a builder outside the validator set".into()),
+        }
+    }
 }
 
 /// The app loop's own state.
@@ -331,7 +353,7 @@ impl App {
         let (block, outcome, tree) = self.build_block(height)?;
         let hash = block.hash(self.ctx.suite());
         let bytes = block.encode();
-        self.persist_proposal(height, round, self.address, hash, &bytes, Validity::Valid)?;
+        self.persist_proposal(height, (round, Round::Nil), self.address, hash, &bytes, Validity::Valid)?;
         self.executed.insert(hash, (block.clone(), outcome, tree));
         info!(height = height.0, %round, txs = block.txs.len(), block = %hash, ms = started.elapsed().as_millis() as u64, "proposing");
         self.stream(height, round, Round::Nil, hash, &bytes).await;
@@ -395,13 +417,13 @@ impl App {
     fn persist_proposal(
         &self,
         height: Height,
-        round: Round,
+        (round, valid_round): (Round, Round),
         proposer: Address,
         hash: BlockHash,
         bytes: &[u8],
         validity: Validity,
     ) -> Result<ProposedValue<CustosContext>, String> {
-        let pv = ProposedValue { height, round, valid_round: Round::Nil, proposer, value: BlockId(hash), validity };
+        let pv = ProposedValue { height, round, valid_round, proposer, value: BlockId(hash), validity };
         let encoded = encode_proposed_value(&pv).map_err(|e| e.to_string())?;
         self.store()
             .put_undecided(height.0, round.as_u32().unwrap_or(0), &hash, bytes, &encoded)
@@ -552,20 +574,28 @@ impl App {
                 Validity::Invalid
             }
         };
-        let pv = self.persist_proposal(init.height, round, init.proposer, init.block, &bytes, validity)?;
+        let valid_round = init.pol_round.map_or(Round::Nil, Round::new);
+        let pv =
+            self.persist_proposal(init.height, (round, valid_round), init.proposer, init.block, &bytes, validity)?;
         Ok(Some(pv))
     }
 
     fn validate(&self, init: &ProposalInit, bytes: &[u8]) -> Result<Executed, Invalid> {
         let block = Block::decode_untrusted(bytes).map_err(|e| e.to_string())?;
-        self.validate_block(&block, init.height, Some(init.proposer), Some(init.block)).map(|(o, t)| (block, o, t))
+        // A fresh proposal is built by the round's proposer. A re-proposal (a polka round is
+        // named) carries a block built in an earlier round, possibly by another validator.
+        let builder = match init.pol_round {
+            None => Builder::Exactly(init.proposer),
+            Some(_) => Builder::AnyValidator,
+        };
+        self.validate_block(&block, init.height, builder, Some(init.block)).map(|(o, t)| (block, o, t))
     }
 
     fn validate_block(
         &self,
         block: &Block,
         height: Height,
-        proposer: Option<Address>,
+        builder: Builder,
         id: Option<BlockHash>,
     ) -> Result<(BlockOutcome, NodeBatch), Invalid> {
         let suite = self.ctx.suite();
@@ -581,11 +611,7 @@ impl App {
         {
             return Err("block hash differs from the announced one".into());
         }
-        if let Some(p) = proposer
-            && h.proposer != p.0
-        {
-            return Err("header names another proposer".into());
-        }
+        builder.check(&h.proposer, &self.validators)?;
         let parent = self.parent(height.0)?;
         let parent_hash = parent.as_ref().map(|p| p.hash(suite)).unwrap_or_default();
         if h.parent != parent_hash {
@@ -642,7 +668,7 @@ impl App {
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("decided block {hash} at height {} is not stored", height.0))?;
                 let block = Block::decode_untrusted(&bytes).map_err(|e| e.to_string())?;
-                let (outcome, tree) = self.validate_block(&block, height, None, Some(hash))?;
+                let (outcome, tree) = self.validate_block(&block, height, Builder::AnyValidator, Some(hash))?;
                 (block, outcome, tree)
             }
         };
@@ -731,7 +757,9 @@ impl App {
             return Ok(SyncedValueOutcome::PeerFault);
         };
         let hash = block.hash(self.ctx.suite());
-        let validity = match self.validate_block(&block, height, Some(proposer), None) {
+        // The proposer Malachite names is the one of the certificate's round; the block may have
+        // been built in an earlier round and re-proposed, so any validator may have built it.
+        let validity = match self.validate_block(&block, height, Builder::AnyValidator, None) {
             Ok((outcome, tree)) => {
                 self.executed.insert(hash, (block, outcome, tree));
                 Validity::Valid
@@ -741,7 +769,45 @@ impl App {
                 Validity::Invalid
             }
         };
-        let pv = self.persist_proposal(height, round, proposer, hash, bytes, validity)?;
+        let pv = self.persist_proposal(height, (round, Round::Nil), proposer, hash, bytes, validity)?;
         Ok(SyncedValueOutcome::Verdict(pv))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use custos_consensus::context::Validator;
+    use custos_primitives::crypto::PublicKey;
+
+    use super::*;
+
+    fn node(i: u8) -> NodeId {
+        NodeId(Hash([i; 32]))
+    }
+
+    fn set() -> ValidatorSet {
+        ValidatorSet::new(
+            (1..=5)
+                .map(|i| Validator { address: Address(node(i)), public_key: PublicKey::Ed25519([i; 32]), power: 1 })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_fresh_proposal_must_be_built_by_the_rounds_proposer() {
+        assert_eq!(Builder::Exactly(Address(node(2))).check(&node(2), &set()), Ok(()));
+        assert!(Builder::Exactly(Address(node(2))).check(&node(3), &set()).is_err());
+    }
+
+    /// Regression: a block that got a polka in round 0 and is re-proposed in round 1 by the
+    /// round-1 proposer keeps its header, which names the round-0 proposer. Receivers (and nodes
+    /// syncing the block from its round-1 certificate) used to reject it as "another proposer"
+    /// and stall at that height for good.
+    #[test]
+    fn a_re_proposed_or_synced_block_may_be_built_by_any_validator_of_the_set() {
+        for i in 1..=5 {
+            assert_eq!(Builder::AnyValidator.check(&node(i), &set()), Ok(()));
+        }
+        assert!(Builder::AnyValidator.check(&node(9), &set()).is_err());
     }
 }

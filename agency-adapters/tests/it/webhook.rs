@@ -92,7 +92,7 @@ fn record(source_id: &str, doc_type: &str, text: &str) -> String {
 
 #[test]
 fn webhook_records_get_their_transaction_and_events_arrive_signed() {
-    let net = start_net(33000);
+    let net = start_net(22000);
     let runtime = rt();
     let (events, got) = receiver(&runtime);
     let tmp = tempfile::tempdir().unwrap();

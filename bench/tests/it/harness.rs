@@ -6,7 +6,7 @@ use custos_primitives::crypto::SuiteId;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_run_of_every_benchmark_measures_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut opts = Options::quick(&tmp.path().join("run"), 39000);
+    let mut opts = Options::quick(&tmp.path().join("run"), 12000);
     opts.suites = vec![SuiteId::Sm];
     // What the progress callback saw: one partial report per benchmark, each judged, none
     // complete, each with at least as much as the one before.

@@ -156,7 +156,7 @@ async fn kill_9_at_random_points_under_load_loses_nothing() {
     let seed = seed("CUSTOS_CRASH_SEED");
     eprintln!("crash test seed: {seed} (replay the same victims and delays with CUSTOS_CRASH_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut net = Net::start(SuiteId::Sm, 34000);
+    let mut net = Net::start(SuiteId::Sm, 22300);
     let (clients, clerks) = net.registered_clerks().await;
     let load = Load::start(&net, clerks, &clients);
 

@@ -64,7 +64,7 @@ async fn closed_by_server(s: &mut TcpStream, limit: Duration) -> bool {
 async fn hostile_clients_are_refused_and_honest_ones_served() {
     // The test process itself holds thousands of sockets.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let mut net = Net::start(SuiteId::Sm, 34300);
+    let mut net = Net::start(SuiteId::Sm, 22600);
     let mut clients = net.clients().await;
     wait_height(&mut clients[0], 2, Duration::from_secs(60)).await;
     let addr = net.nodes[0].rpc.clone();

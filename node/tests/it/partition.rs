@@ -61,7 +61,7 @@ async fn wait_anchored(c: &mut LedgerClient<Channel>, d: &DocHash, limit: Durati
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minority_stalls_majority_commits_then_all_agree() {
-    let (net, mut links) = start(34600).await;
+    let (net, mut links) = start(22900).await;
     let (mut clients, mut clerks) = net.registered_clerks().await;
 
     // The justice bureau's node is cut off from the other four.
@@ -90,7 +90,7 @@ async fn minority_stalls_majority_commits_then_all_agree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_three_split_commits_nothing_then_recovers() {
-    let (net, mut links) = start(34900).await;
+    let (net, mut links) = start(23200).await;
     let (mut clients, mut clerks) = net.registered_clerks().await;
 
     // Court and procuratorate on one side, police, prison and justice on the other.
@@ -116,7 +116,7 @@ async fn flapping_links_for_a_minute_end_in_agreement() {
     let seed = seed("CUSTOS_PARTITION_SEED");
     eprintln!("partition test seed: {seed} (replay the same cuts with CUSTOS_PARTITION_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
-    let (net, mut links) = start(35200).await;
+    let (net, mut links) = start(23500).await;
     let (mut clients, clerks) = net.registered_clerks().await;
     let load = Load::start(&net, clerks, &clients);
 
