@@ -94,6 +94,22 @@ struct StatusView {
     validators: Vec<(String, String)>,
     peers: u32,
     mempool_txs: u64,
+    /// Equivocation evidence this node recorded, in all.
+    misbehaviour_total: u64,
+    /// The oldest records (at most 100), with both signed messages in hex.
+    misbehaviour: Vec<MisbehaviourView>,
+}
+
+/// One equivocation, as `custos status` shows it.
+#[derive(Serialize)]
+struct MisbehaviourView {
+    height: u64,
+    round: u32,
+    validator: String,
+    agency: String,
+    kind: String,
+    first: String,
+    second: String,
 }
 
 /// `custos status`.
@@ -112,6 +128,20 @@ pub async fn status(home: &Path, node: Option<&str>, json: bool) -> Result<()> {
         validators: st.validators.iter().map(|v| (v.agency.clone(), hex::encode(&v.node_id))).collect(),
         peers: st.peers,
         mempool_txs: st.mempool_txs,
+        misbehaviour_total: st.misbehaviour_total,
+        misbehaviour: st
+            .misbehaviour
+            .iter()
+            .map(|m| MisbehaviourView {
+                height: m.height,
+                round: m.round,
+                validator: hex::encode(&m.validator),
+                agency: m.agency.clone(),
+                kind: m.kind.clone(),
+                first: hex::encode(&m.first),
+                second: hex::encode(&m.second),
+            })
+            .collect(),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
@@ -126,6 +156,15 @@ pub async fn status(home: &Path, node: Option<&str>, json: bool) -> Result<()> {
     println!("validators  {}", view.validators.len());
     for (agency, id) in &view.validators {
         println!("  {agency:<14} {id}");
+    }
+    if view.misbehaviour_total == 0 {
+        println!("misbehaviour none recorded");
+    } else {
+        println!("misbehaviour {} equivocation(s) recorded (evidence: --json)", view.misbehaviour_total);
+        for m in &view.misbehaviour {
+            let who = if m.agency.is_empty() { &m.validator } else { &m.agency };
+            println!("  height {} round {}: {who} sent a {}", m.height, m.round, m.kind);
+        }
     }
     Ok(())
 }

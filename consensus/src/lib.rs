@@ -10,6 +10,7 @@ pub mod block;
 pub mod codec;
 pub mod context;
 pub mod engine;
+pub mod misbehaviour;
 pub mod signing;
 
 pub use context::{Address, BlockId, CustosContext, Height, Proposal, ProposalPart, Validator, ValidatorSet, Vote};

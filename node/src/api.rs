@@ -14,9 +14,9 @@ use custos_api::pb::ledger_server::Ledger;
 use custos_api::pb::{
     CommitEvent as PbCommitEvent, ExportEvidenceRequest, ExportEvidenceResponse, ForwardTxsRequest, ForwardTxsResponse,
     GetAccountRequest, GetAccountResponse, GetAnchorRequest, GetAnchorResponse, GetBlockRequest, GetBlockResponse,
-    GetStateProofRequest, GetStateProofResponse, GetTxRequest, GetTxResponse, StatusRequest, StatusResponse,
-    SubmitTxRequest, SubmitTxResponse, SubscribeRequest, SuperviseRequest, SuperviseResponse, TxResult,
-    Validator as PbValidator,
+    GetStateProofRequest, GetStateProofResponse, GetTxRequest, GetTxResponse, Misbehaviour as PbMisbehaviour,
+    StatusRequest, StatusResponse, SubmitTxRequest, SubmitTxResponse, SubscribeRequest, SuperviseRequest,
+    SuperviseResponse, TxResult, Validator as PbValidator,
 };
 use custos_consensus::block::Block;
 use custos_contracts::evidence::{self, EvidenceError};
@@ -246,6 +246,9 @@ fn tx_error_status(e: TxError) -> Status {
 /// Longest state key a proof is asked for (state keys are a prefix and a few ids).
 pub const MAX_STATE_KEY_BYTES: usize = 1024;
 
+/// Equivocation records a status reply carries (the oldest; the total is given besides).
+pub const MAX_STATUS_MISBEHAVIOUR: usize = 100;
+
 fn now_s() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -376,6 +379,27 @@ impl Ledger for LedgerService {
             .find(|v| v.node_id == self.node_id)
             .map(|v| v.agency.to_string())
             .unwrap_or_default();
+        let validators = self.shared.runtime.validators(&StoreState(store));
+        let (misbehaviour, misbehaviour_total) =
+            store.misbehaviour(MAX_STATUS_MISBEHAVIOUR).map_err(|e| Status::internal(e.to_string()))?;
+        let misbehaviour = misbehaviour
+            .into_iter()
+            .map(|m| PbMisbehaviour {
+                height: m.height,
+                round: m.round,
+                validator: m.validator.0.0.to_vec(),
+                agency: self
+                    .genesis
+                    .validators
+                    .iter()
+                    .find(|v| v.node_id == m.validator)
+                    .map(|v| v.agency.to_string())
+                    .unwrap_or_default(),
+                kind: m.kind.name().to_string(),
+                first: m.first,
+                second: m.second,
+            })
+            .collect();
         Ok(Response::new(StatusResponse {
             chain_id: self.genesis.genesis.chain_id.to_string(),
             suite: self.genesis.genesis.suite.to_string(),
@@ -386,10 +410,7 @@ impl Ledger for LedgerService {
             node_id: self.node_id.0.0.to_vec(),
             agency,
             // The set in force after the last committed block (governance may have changed it).
-            validators: self
-                .shared
-                .runtime
-                .validators(&StoreState(store))
+            validators: validators
                 .iter()
                 .map(|v| PbValidator { node_id: v.node_id.0.0.to_vec(), agency: v.agency.to_string(), power: v.power })
                 .collect(),
@@ -397,6 +418,8 @@ impl Ledger for LedgerService {
             mempool_txs: mtxs as u64,
             mempool_bytes: mbytes as u64,
             genesis_hash: self.genesis.hash.0.to_vec(),
+            misbehaviour,
+            misbehaviour_total: misbehaviour_total as u64,
         }))
     }
 

@@ -19,9 +19,11 @@ use custos_consensus::codec::{
 };
 use custos_consensus::context::{Address, BlockId, CustosContext, Height, ProposalInit, ProposalPart, ValidatorSet};
 use custos_consensus::engine::{
-    AppMsg, Channels, HeightParams, LinearTimeouts, LocallyProposedValue, NetworkMsg, Next, PeerId, ProposedValue,
-    RawDecidedValue, Round, StreamContent, StreamId, StreamMessage, SyncedValueOutcome, Validity,
+    AppMsg, Channels, HeightParams, LinearTimeouts, LocallyProposedValue, MisbehaviorEvidence, NetworkMsg, Next,
+    PeerId, ProposedValue, RawDecidedValue, Round, StreamContent, StreamId, StreamMessage, SyncedValueOutcome,
+    Validity,
 };
+use custos_consensus::misbehaviour;
 use custos_contracts::runtime::{BlockOutcome, Runtime, StateRead, TxOutcome};
 use custos_contracts::state::{self, NodeBatch};
 use custos_primitives::codec::decode_exact;
@@ -29,6 +31,7 @@ use custos_primitives::crypto::{Hash, SigningKey, Suite};
 use custos_primitives::genesis::{Validator as GenesisValidator, validator_set_hash};
 use custos_primitives::types::{BlockHash, BlockHeader, MAX_VALIDATORS, NodeId, TxId};
 
+use crate::config::ByzantineSection;
 use crate::mempool::{Mempool, SignatureCache};
 use crate::metrics::Metrics;
 use crate::store::{Commit, CommitOutcome, Store};
@@ -139,6 +142,12 @@ pub struct App {
     /// Executed outcomes of validated blocks of the current height, by block id.
     executed: BTreeMap<BlockHash, Executed>,
     network: mpsc::Sender<NetworkMsg<CustosContext>>,
+    /// The test-only misbehaviour of `[byzantine]` (honoured only with the `byzantine` feature).
+    #[cfg_attr(not(feature = "byzantine"), allow(dead_code))]
+    byzantine: Option<ByzantineSection>,
+    /// Proposal streams sent, for the Byzantine replay.
+    #[cfg(feature = "byzantine")]
+    replay: crate::byzantine::Replay,
 }
 
 impl std::fmt::Debug for App {
@@ -168,6 +177,7 @@ impl App {
         max_block_txs: usize,
         max_block_bytes: usize,
         network: mpsc::Sender<NetworkMsg<CustosContext>>,
+        byzantine: Option<ByzantineSection>,
     ) -> Self {
         App {
             ctx,
@@ -186,6 +196,9 @@ impl App {
             arrivals: 0,
             executed: BTreeMap::new(),
             network,
+            byzantine,
+            #[cfg(feature = "byzantine")]
+            replay: crate::byzantine::Replay::default(),
         }
     }
 
@@ -257,6 +270,8 @@ impl App {
                     self.height_started = Some((height, Instant::now()));
                     self.executed.clear();
                     self.load_validators(height.0)?;
+                    #[cfg(feature = "byzantine")]
+                    self.replay_old_streams().await;
                 }
                 self.height = height;
                 self.round = round;
@@ -303,7 +318,10 @@ impl App {
                 self.decided(WireCommitCert::from_commit(&certificate))?;
                 let _ = reply.send(());
             }
-            AppMsg::Finalized { certificate, reply, .. } => {
+            AppMsg::Finalized { certificate, reply, evidence, .. } => {
+                if !evidence.is_empty() {
+                    self.record_misbehaviour(&evidence);
+                }
                 // The engine may hand a certificate with more signatures than at decision time.
                 let wire = WireCommitCert::from_commit(&certificate);
                 if let Err(e) = self.store().replace_certificate(wire.height.0, &encode_commit_cert(&wire)) {
@@ -350,7 +368,14 @@ impl App {
             }
         }
         let started = Instant::now();
-        let (block, outcome, tree) = self.build_block(height)?;
+        #[allow(unused_mut)]
+        let (mut block, outcome, tree) = self.build_block(height)?;
+        #[cfg(feature = "byzantine")]
+        if let Some(how) = self.byzantine.as_ref().and_then(|b| b.invalid_blocks)
+            && crate::byzantine::spoil(how, &mut block, &outcome.writes, self.ctx.suite(), self.store())
+        {
+            warn!(height = height.0, %round, ?how, "BYZANTINE: proposing an invalid block");
+        }
         let hash = block.hash(self.ctx.suite());
         let bytes = block.encode();
         self.persist_proposal(height, (round, Round::Nil), self.address, hash, &bytes, Validity::Valid)?;
@@ -431,7 +456,7 @@ impl App {
         Ok(pv)
     }
 
-    async fn stream(&self, height: Height, round: Round, pol_round: Round, hash: BlockHash, bytes: &[u8]) {
+    async fn stream(&mut self, height: Height, round: Round, pol_round: Round, hash: BlockHash, bytes: &[u8]) {
         let init = ProposalInit {
             height,
             round: round.as_u32(),
@@ -452,19 +477,63 @@ impl App {
         let mut parts = vec![ProposalPart::Init(init)];
         parts.extend(bytes.chunks(PART_DATA_BYTES).map(|c| ProposalPart::Data(c.to_vec())));
         parts.push(ProposalPart::Fin(sig));
-        let mut seq = 0u64;
-        for part in parts {
-            let msg = StreamMessage::new(stream_id.clone(), seq, StreamContent::Data(part));
-            if self.network.send(NetworkMsg::PublishProposalPart(msg)).await.is_err() {
+        let fin_seq = parts.len() as u64;
+        let mut messages: Vec<StreamMessage<ProposalPart>> = parts
+            .into_iter()
+            .zip(0u64..)
+            .map(|(part, seq)| StreamMessage::new(stream_id.clone(), seq, StreamContent::Data(part)))
+            .collect();
+        messages.push(StreamMessage::new(stream_id, fin_seq, StreamContent::Fin));
+        for msg in &messages {
+            if self.network.send(NetworkMsg::PublishProposalPart(msg.clone())).await.is_err() {
                 warn!("network channel closed while streaming");
                 return;
             }
-            seq += 1;
         }
-        let _ = self
-            .network
-            .send(NetworkMsg::PublishProposalPart(StreamMessage::new(stream_id, seq, StreamContent::Fin)))
-            .await;
+        #[cfg(feature = "byzantine")]
+        if self.byzantine.as_ref().is_some_and(|b| b.replay_proposals) {
+            self.replay.record(messages);
+        }
+    }
+
+    /// Stores the equivocation evidence the engine gathered for the height just finalized
+    /// (validators of that height). A storage failure is logged: the evidence is also in the
+    /// log line, and consensus must not stop over it.
+    fn record_misbehaviour(&self, evidence: &MisbehaviorEvidence<CustosContext>) {
+        for m in misbehaviour::records(evidence, &self.validators) {
+            warn!(
+                height = m.height,
+                round = m.round,
+                validator = %m.validator,
+                kind = m.kind.name(),
+                first = %hex::encode(&m.first),
+                second = %hex::encode(&m.second),
+                "equivocation: evidence recorded"
+            );
+            match self.store().put_misbehaviour(&m) {
+                Ok(true) => self.shared.metrics.misbehaviour_recorded(),
+                Ok(false) => {}
+                Err(e) => error!(error = %e, "cannot store equivocation evidence"),
+            }
+        }
+    }
+
+    /// Byzantine test mode: re-publishes the proposal streams of earlier heights.
+    #[cfg(feature = "byzantine")]
+    async fn replay_old_streams(&self) {
+        if !self.byzantine.as_ref().is_some_and(|b| b.replay_proposals) {
+            return;
+        }
+        let mut sent = 0usize;
+        for msg in self.replay.parts() {
+            if self.network.send(NetworkMsg::PublishProposalPart(msg.clone())).await.is_err() {
+                return;
+            }
+            sent += 1;
+        }
+        if sent > 0 {
+            warn!(height = self.height.0, parts = sent, "BYZANTINE: replaying old proposal streams");
+        }
     }
 
     fn received_part(

@@ -69,7 +69,7 @@ pub enum ConfigError {
 }
 
 /// The node configuration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// Agency home (profile, genesis, node identity). Relative paths are relative to the config file.
@@ -94,6 +94,39 @@ pub struct NodeConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+    /// Test-only misbehaviour; refused unless the binary was built with the `byzantine` feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byzantine: Option<ByzantineSection>,
+}
+
+/// `[byzantine]`: makes this node misbehave on purpose, for the Byzantine-node tests. Only a
+/// binary built with the `byzantine` feature (the test suite's) accepts it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ByzantineSection {
+    /// `[byzantine.engine]`: Malachite's Byzantine proxy (`equivocate_votes`,
+    /// `equivocate_proposals`, `drop_votes`, `drop_proposals`, `seed`; each trigger as
+    /// `{ mode = "always" }`, `{ mode = "at_heights", heights = [..] }`, …).
+    pub engine: toml::Table,
+    /// Every block this node proposes is made invalid in this way.
+    pub invalid_blocks: Option<InvalidBlock>,
+    /// At every new height, re-publish the proposal streams this node sent at earlier heights.
+    pub replay_proposals: bool,
+}
+
+/// How a Byzantine proposer spoils its blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidBlock {
+    /// One transaction's signature has a flipped byte.
+    BadSignature,
+    /// A transaction already committed is included again (its nonce is spent).
+    ReplayedTx,
+    /// The state root commits to a write no transaction made (a state change the contracts
+    /// do not allow, e.g. a case moved without its writ).
+    ForgedWrite,
+    /// The header's state root has a flipped byte.
+    WrongStateRoot,
 }
 
 /// `[dossier]`: where the e-dossiers of other agencies are pulled from.
@@ -262,6 +295,9 @@ impl NodeConfig {
         if cfg.rpc.max_connections == 0 {
             return Err(invalid("rpc.max_connections must be positive".into()));
         }
+        if let Some(byz) = &cfg.byzantine {
+            byz.check().map_err(invalid)?;
+        }
         for (agency, addr) in &cfg.dossier.peers {
             if custos_primitives::types::AgencyId::new(agency).is_err() {
                 return Err(invalid(format!("dossier.peers: {agency:?} is not an agency id")));
@@ -276,6 +312,24 @@ impl NodeConfig {
     /// Serializes to TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+impl ByzantineSection {
+    /// Malachite's proxy configuration of `[byzantine.engine]`.
+    #[cfg(feature = "byzantine")]
+    pub fn engine_config(&self) -> Result<custos_consensus::engine::byzantine::ByzantineConfig, String> {
+        let config: custos_consensus::engine::byzantine::ByzantineConfig =
+            self.engine.clone().try_into().map_err(|e| format!("byzantine.engine: {e}"))?;
+        config.validate().map_err(|e| format!("byzantine.engine: {e}"))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        #[cfg(feature = "byzantine")]
+        return self.engine_config().map(|_| ());
+        #[cfg(not(feature = "byzantine"))]
+        Err("[byzantine] is a test-only mode and this binary was built without the `byzantine` feature".into())
     }
 }
 

@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod app;
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 pub mod checks;
 pub mod config;
 pub mod dossier;

@@ -23,6 +23,7 @@ pub struct Metrics {
     fsync_seconds: Histogram,
     height_seconds: Histogram,
     rejected_busy: Counter,
+    misbehaviour: Counter,
 }
 
 impl Default for Metrics {
@@ -48,6 +49,7 @@ impl Metrics {
         // 1 ms .. ~36 s in steps of 25 %: fine enough for percentiles read from the buckets.
         let height_seconds = Histogram::new(exponential_buckets(0.001, 1.25, 48));
         let rejected_busy = Counter::default();
+        let misbehaviour = Counter::default();
         registry.register("height", "Last committed height", height.clone());
         registry.register("round", "Consensus round of the height in progress", round.clone());
         registry.register("committed_transactions", "Transactions committed", committed_txs.clone());
@@ -66,6 +68,11 @@ impl Metrics {
             height_seconds.clone(),
         );
         registry.register("mempool_rejected_busy", "Submissions answered busy (pool full)", rejected_busy.clone());
+        registry.register(
+            "misbehaviour_recorded",
+            "Equivocations (double proposals or votes) recorded as evidence",
+            misbehaviour.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             height,
@@ -78,6 +85,7 @@ impl Metrics {
             fsync_seconds,
             height_seconds,
             rejected_busy,
+            misbehaviour,
         }
     }
 
@@ -113,6 +121,11 @@ impl Metrics {
     /// A submission was answered busy.
     pub fn busy(&self) {
         self.rejected_busy.inc();
+    }
+
+    /// A new piece of equivocation evidence was recorded.
+    pub fn misbehaviour_recorded(&self) {
+        self.misbehaviour.inc();
     }
 
     /// Connected peers.

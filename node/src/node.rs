@@ -209,6 +209,8 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
 
     let key = Arc::new(key);
     let signer = CustosSigner::new(ctx.clone(), key.clone());
+    #[cfg(feature = "byzantine")]
+    let byz_signer = signer.clone();
     let verifier = CustosVerifier::new(ctx.clone());
     let moniker = if agency.is_empty() { node_id.to_string() } else { agency.clone() };
     let identity = if me.is_some() {
@@ -241,18 +243,33 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
         consensus: ConsensusConfig { p2p, value_payload: ValuePayload::ProposalAndParts, ..Default::default() },
         value_sync: ValueSyncConfig::default(),
     };
-    let wal = cfg.data_dir.join("wal").join("consensus.wal");
-    let (channels, engine) = start_engine(
-        ctx.clone(),
-        engine_cfg,
-        WalContext::new(wal, CustosCodec),
-        NetworkContext::new(identity, CustosCodec),
-        consensus_ctx,
-        SyncContext::new(CustosCodec),
-        RequestContext::new(16),
-    )
-    .await
-    .map_err(|e| StartError::Engine(format!("{e:#}")))?;
+    let wal = WalContext::new(cfg.data_dir.join("wal").join("consensus.wal"), CustosCodec);
+    let network = NetworkContext::new(identity, CustosCodec);
+    let (sync, requests) = (SyncContext::new(CustosCodec), RequestContext::new(16));
+    #[cfg(feature = "byzantine")]
+    let started = match &cfg.byzantine {
+        Some(byz) => {
+            let config = byz.engine_config().map_err(StartError::Engine)?;
+            warn!(?config, invalid_blocks = ?byz.invalid_blocks, replay = byz.replay_proposals, "BYZANTINE TEST MODE: this node misbehaves on purpose");
+            custos_consensus::engine::byzantine::start(
+                ctx.clone(),
+                engine_cfg,
+                wal,
+                network,
+                consensus_ctx,
+                sync,
+                requests,
+                config,
+                Box::new(byz_signer),
+                address,
+            )
+            .await
+        }
+        None => start_engine(ctx.clone(), engine_cfg, wal, network, consensus_ctx, sync, requests).await,
+    };
+    #[cfg(not(feature = "byzantine"))]
+    let started = start_engine(ctx.clone(), engine_cfg, wal, network, consensus_ctx, sync, requests).await;
+    let (channels, engine) = started.map_err(|e| StartError::Engine(format!("{e:#}")))?;
 
     let app = App::new(
         ctx,
@@ -265,6 +282,7 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
         cfg.consensus.max_block_txs,
         cfg.consensus.max_block_bytes,
         channels.network.clone(),
+        cfg.byzantine.clone(),
     );
     // Peer count for metrics and status, from the network actor's own view.
     let net_requests = channels.net_requests.clone();

@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use custos_consensus::misbehaviour::{MAX_MISBEHAVIOUR_BYTES, Misbehaviour};
 use custos_contracts::state::{self, LeafNode, Node, NodeBatch, NodeKey, TreeKeyHash, TreeReader, Version};
 use custos_primitives::codec::decode_exact;
 use custos_primitives::types::{BlockHash, MAX_TX_BYTES, TxId};
@@ -110,6 +111,8 @@ pub const MAX_PROPOSED_VALUE_BYTES: usize = 1024 * 1024;
 pub const RESERVED_META_PREFIX: &[u8] = b"store/";
 
 const META_SCHEMA: &[u8] = b"store/schema";
+/// Equivocation evidence: `store/misbehaviour/ ‖ height BE ‖ round BE ‖ validator ‖ kind`.
+const MISBEHAVIOUR_PREFIX: &[u8] = b"store/misbehaviour/";
 const META_LAST_COMMITTED: &[u8] = b"store/last_committed";
 
 /// SCALE overhead allowance for a record: compact length prefixes and fixed fields.
@@ -619,6 +622,39 @@ impl Store {
         self.db
             .put_cf_opt(self.cf(CF_META)?, key, value, &synced())
             .map_err(|source| self.db_err(CF_META, "put", source))
+    }
+
+    /// Records a piece of equivocation evidence (synced). One record is kept per height,
+    /// round, validator and kind; recording the same again overwrites it. Returns whether the
+    /// record was new.
+    pub fn put_misbehaviour(&self, m: &Misbehaviour) -> Result<bool> {
+        let mut key = MISBEHAVIOUR_PREFIX.to_vec();
+        key.extend_from_slice(&m.height.to_be_bytes());
+        key.extend_from_slice(&m.round.to_be_bytes());
+        key.extend_from_slice(&m.validator.0.0);
+        key.push(m.kind as u8);
+        let new = self.get(CF_META, &key)?.is_none();
+        self.db
+            .put_cf_opt(self.cf(CF_META)?, &key, m.encode(), &synced())
+            .map_err(|source| self.db_err(CF_META, "put", source))?;
+        Ok(new)
+    }
+
+    /// The equivocation evidence recorded, oldest height first (at most `limit` records), and
+    /// how many records there are in all.
+    pub fn misbehaviour(&self, limit: usize) -> Result<(Vec<Misbehaviour>, usize)> {
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        self.scan_prefix(CF_META, MISBEHAVIOUR_PREFIX, |k, v| {
+            total += 1;
+            if out.len() < limit {
+                let record = decode_exact::<Misbehaviour>("misbehaviour record", v, MAX_MISBEHAVIOUR_BYTES)
+                    .map_err(|e| StoreError::Corrupt { cf: CF_META, key_hex: to_hex(k), reason: e.to_string() })?;
+                out.push(record);
+            }
+            Ok(true)
+        })?;
+        Ok((out, total))
     }
 
     /// Records a proposal received for `height`/`round` before the node answers consensus

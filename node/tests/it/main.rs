@@ -2,6 +2,7 @@
 //! and five-node networks of the real binary (consensus, crashes, partitions, hostile clients).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod byzantine;
 mod crash;
 mod hostile;
 mod mempool;
