@@ -10,7 +10,9 @@ use parity_scale_codec::{Decode, Encode};
 use serde::Serialize;
 
 use custos_api::pb::{GetAccountRequest, GetStateProofRequest, SubmitTxRequest, SubscribeRequest};
-use custos_contracts::call::{Call, ProposeCall, ReceiptCall, RegisterMemberCall, RevokeMemberCall, VoteCall};
+use custos_contracts::call::{
+    Call, ProposeCall, ReceiptCall, RegisterMemberCall, RevokeCertificateCall, RevokeMemberCall, VoteCall,
+};
 use custos_contracts::documents::{AnchorRecord, CaseEvent, ReceiptRecord};
 use custos_contracts::governance::{GovAction, Proposal, ProposalStatus};
 use custos_contracts::runtime;
@@ -18,6 +20,7 @@ use custos_contracts::state::{self, CheckedAnswer};
 use custos_contracts::workflow::{self, CaseRecord};
 use custos_primitives::codec::decode_exact;
 use custos_primitives::types::{AgencyId, CaseRef, CertFingerprint, DocHash, MemberRole, UnsignedTransaction};
+use custos_primitives::x509::Certificate;
 
 use crate::ledger::{AnchorReceipt, Session, VALIDITY_BLOCKS, connect, status_err};
 
@@ -401,6 +404,26 @@ pub async fn revoke(home: &Path, node: Option<&str>, member: &str) -> Result<()>
     let mut s = connect(home, node, MemberRole::Admin).await?;
     let c = submit_calls(&mut s, MemberRole::Admin, vec![Call::RevokeMember(RevokeMemberCall { member })]).await?;
     println!("member {member} revoked at height {} (transaction {})", c.height, c.tx_id);
+    Ok(())
+}
+
+/// `custos member revoke-cert FILE`: as the home's admin.
+pub async fn revoke_certificate(home: &Path, node: Option<&str>, file: &Path) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let cert = if bytes.starts_with(b"-----BEGIN") {
+        let text = String::from_utf8(bytes).map_err(|_| anyhow!("{} is not a PEM file", file.display()))?;
+        Certificate::from_pem(&text)
+    } else {
+        Certificate::from_der(&bytes)
+    }
+    .with_context(|| format!("{} is not a certificate", file.display()))?;
+    let mut s = connect(home, node, MemberRole::Admin).await?;
+    let fingerprint = cert.fingerprint(&s.suite);
+    let certificate = cert.der().to_vec().try_into().map_err(|_| anyhow!("the certificate is too large"))?;
+    let c =
+        submit_calls(&mut s, MemberRole::Admin, vec![Call::RevokeCertificate(RevokeCertificateCall { certificate })])
+            .await?;
+    println!("certificate {fingerprint} revoked at height {} (transaction {})", c.height, c.tx_id);
     Ok(())
 }
 

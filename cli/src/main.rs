@@ -247,6 +247,16 @@ enum MemberCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Revoke any certificate this agency's CA issued, given as a PEM or DER file: a TLS
+    /// transport certificate (every node then refuses API connections and calls made with it,
+    /// including connections already open) or a member certificate (which can then neither
+    /// sign nor be registered). As the home's admin.
+    RevokeCert {
+        /// The certificate file (PEM or DER).
+        file: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1065,6 +1075,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Member(MemberCommand::Revoke { fingerprint, node }) => {
             let home = need_home(cli.home.as_deref())?;
             runtime()?.block_on(cases::revoke(home, node.node.as_deref(), &fingerprint))
+        }
+        Command::Member(MemberCommand::RevokeCert { file, node }) => {
+            let home = need_home(cli.home.as_deref())?;
+            runtime()?.block_on(cases::revoke_certificate(home, node.node.as_deref(), &file))
         }
         Command::Gov(GovCommand::Propose(p)) => {
             let home = need_home(cli.home.as_deref())?;

@@ -300,6 +300,16 @@ pub struct RevokeMemberCall {
     pub member: CertFingerprint,
 }
 
+/// Revoke any certificate the signer's agency CA issued, by its DER: a TLS transport
+/// certificate (nodes then refuse API connections and calls made with it) or a member
+/// certificate (which can then no longer sign or be registered). The signer must be the
+/// agency's admin.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
+pub struct RevokeCertificateCall {
+    /// The certificate (DER).
+    pub certificate: BoundedVec<u8, ConstU32<MAX_CERT_DER>>,
+}
+
 /// Open a governance proposal; the proposer's agency counts as its first approval.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking)]
 pub struct ProposeCall {
@@ -373,6 +383,9 @@ pub enum Call {
     /// Revoke such a grant.
     #[codec(index = 8)]
     RevokeAccess(RevokeAccessCall),
+    /// Revoke a certificate (transport or member) of the signer's agency.
+    #[codec(index = 9)]
+    RevokeCertificate(RevokeCertificateCall),
 }
 
 impl Call {
@@ -388,6 +401,7 @@ impl Call {
             Call::SetEncryptionKey(_) => "set_encryption_key",
             Call::GrantAccess(_) => "grant_access",
             Call::RevokeAccess(_) => "revoke_access",
+            Call::RevokeCertificate(_) => "revoke_certificate",
         }
     }
 }

@@ -182,11 +182,19 @@ pub fn member_key(fp: &CertFingerprint) -> Vec<u8> {
     [b"member/".as_slice(), fp.0.as_bytes()].concat()
 }
 
+/// State key of a revoked certificate (any certificate an agency CA issued; the value is a
+/// [`Revocation`]).
+pub fn revoked_cert_key(fp: &CertFingerprint) -> Vec<u8> {
+    [b"revoked_cert/".as_slice(), fp.0.as_bytes()].concat()
+}
+
 /// Roles that may make each kind of call.
 pub fn may_call(role: MemberRole, call: &str) -> Result<(), RegistryError> {
     let (ok, needed) = match call {
         "anchor" | "receipt" => (matches!(role, MemberRole::Clerk | MemberRole::Adapter), "clerk or adapter"),
-        "revoke_member" | "propose" | "vote" | "set_encryption_key" => (role == MemberRole::Admin, "admin"),
+        "revoke_member" | "revoke_certificate" | "propose" | "vote" | "set_encryption_key" => {
+            (role == MemberRole::Admin, "admin")
+        }
         "grant_access" | "revoke_access" => {
             (matches!(role, MemberRole::Clerk | MemberRole::Admin), "clerk or admin of the issuing agency")
         }

@@ -233,6 +233,14 @@ pub enum Event {
         /// Agency.
         agency: AgencyId,
     },
+    /// A certificate (transport or member) was revoked.
+    #[codec(index = 12)]
+    CertificateRevoked {
+        /// Its fingerprint.
+        certificate: CertFingerprint,
+        /// The admin.
+        by: CertFingerprint,
+    },
 }
 
 /// The result of an included transaction.
@@ -534,6 +542,9 @@ impl Runtime {
         }
         let ca = Certificate::from_der(&rec.ca_cert).map_err(|e| TxError::Certificate(e.to_string()))?;
         x509::verify_member(&self.suite, &cert, &ca, time_s, None).map_err(|e| TxError::Certificate(e.to_string()))?;
+        if let Some(r) = read::<Revocation>(state, &registry::revoked_cert_key(&cert.fingerprint(&self.suite))) {
+            return Err(TxError::Certificate(format!("the certificate was revoked at height {}", r.height)));
+        }
         Ok(cert)
     }
 
@@ -659,6 +670,10 @@ impl Runtime {
                 state.put(member_key(&r.member), m.encode());
                 Ok(vec![Event::MemberRevoked { member: r.member, by: caller.fp }])
             }
+            Call::RevokeCertificate(r) => {
+                let caller = Self::caller(state, ctx)?;
+                self.revoke_certificate(state, ctx, &caller, &r.certificate)
+            }
             Call::SetEncryptionKey(k) => {
                 let caller = Self::caller(state, ctx)?;
                 if k.key.suite() != self.suite.id() {
@@ -772,6 +787,54 @@ impl Runtime {
         };
         state.put(member_key(&signer), record.encode());
         Ok(vec![Event::MemberRegistered { member: signer, agency, role }])
+    }
+
+    fn revoke_certificate<S: StateRead>(
+        &self,
+        state: &mut Overlay<'_, S>,
+        ctx: &Ctx<'_>,
+        caller: &Caller,
+        der: &[u8],
+    ) -> Result<Vec<Event>, CallError> {
+        let bad = |e: &dyn std::fmt::Display| RegistryError::Certificate(e.to_string());
+        let cert = Certificate::from_der(der).map_err(|e| bad(&e))?;
+        let fp = cert.fingerprint(&self.suite);
+        let agency = cert.agency().map_err(|e| bad(&e))?.clone();
+        if agency != caller.member.agency {
+            return Err(RegistryError::OtherAgency { member: fp, agency }.into());
+        }
+        // Issued by the agency's CA as the registry holds it (validity periods aside: an expired
+        // certificate may still be revoked).
+        let rec: AgencyRecord =
+            read(state, &registry::agency_key(&agency)).ok_or_else(|| RegistryError::UnknownAgency(agency.clone()))?;
+        let ca = Certificate::from_der(&rec.ca_cert).map_err(|e| bad(&e))?;
+        cert.verify_signed_by(&self.suite, &ca).map_err(|e| bad(&e))?;
+        if cert.is_ca() {
+            return Err(bad(&"a CA certificate is replaced by governance, not revoked").into());
+        }
+        let key = registry::revoked_cert_key(&fp);
+        if state.get(&key).is_some() {
+            return Err(RegistryError::AlreadyRevoked(fp).into());
+        }
+        let revocation = Revocation { height: ctx.height, by: caller.fp };
+        state.put(key, revocation.encode());
+        // A registered member certificate is revoked as a member too.
+        let mut events = Vec::new();
+        if let Some(mut m) = read::<MemberRecord>(state, &member_key(&fp))
+            && m.revoked.is_none()
+        {
+            m.revoked = Some(revocation);
+            state.put(member_key(&fp), m.encode());
+            events.push(Event::MemberRevoked { member: fp, by: caller.fp });
+        }
+        events.push(Event::CertificateRevoked { certificate: fp, by: caller.fp });
+        Ok(events)
+    }
+
+    /// Whether a certificate (e.g. an API client's transport certificate) has been revoked,
+    /// and when.
+    pub fn certificate_revoked(state: &impl StateRead, fp: &CertFingerprint) -> Option<Revocation> {
+        read(state, &registry::revoked_cert_key(fp))
     }
 
     fn anchor<S: StateRead>(

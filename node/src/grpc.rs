@@ -17,6 +17,53 @@ use tonic::transport::server::Connected;
 use tracing::{info, warn};
 
 use custos_api::tls::{PeerIdentity, TrustedCas, peer_identity};
+use custos_primitives::types::CertFingerprint;
+use tonic::{Request, Status};
+
+/// Tells whether a transport certificate has been revoked on the ledger, and at which height
+/// (a `revoke_certificate` call). Checked at the handshake and again on every call, so a
+/// connection opened before the revocation cannot go on being used.
+#[derive(Clone)]
+pub struct Revocations(Arc<RevokedAt>);
+
+/// The height at which a certificate was revoked, if it was.
+type RevokedAt = dyn Fn(&CertFingerprint) -> Option<u64> + Send + Sync;
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Revocations")
+    }
+}
+
+impl Revocations {
+    /// Revocations as `revoked_at` reports them.
+    pub fn new(revoked_at: impl Fn(&CertFingerprint) -> Option<u64> + Send + Sync + 'static) -> Self {
+        Revocations(Arc::new(revoked_at))
+    }
+
+    /// The height at which `fp` was revoked, if it was.
+    pub fn revoked_at(&self, fp: &CertFingerprint) -> Option<u64> {
+        (self.0)(fp)
+    }
+
+    /// A tonic interceptor refusing (`PERMISSION_DENIED`) every call made on a connection
+    /// whose certificate is revoked.
+    pub fn interceptor(&self) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
+        let this = self.clone();
+        move |req: Request<()>| {
+            if let Some(caller) = req.extensions().get::<Caller>()
+                && let Some(height) = this.revoked_at(&caller.identity.fingerprint)
+            {
+                warn!(remote = %caller.remote, cert = %caller.identity.fingerprint, height, "API call refused: certificate revoked");
+                return Err(Status::permission_denied(format!(
+                    "the client's transport certificate {} was revoked at height {height}",
+                    caller.identity.fingerprint
+                )));
+            }
+            Ok(req)
+        }
+    }
+}
 
 /// What the API knows about the caller of a request: `request.extensions().get::<Caller>()`.
 #[derive(Clone, Debug)]
@@ -82,6 +129,7 @@ pub fn incoming(
     tls: rustls::ServerConfig,
     trust: Arc<TrustedCas>,
     limits: Limits,
+    revocations: Revocations,
 ) -> ReceiverStream<Result<AuthedConn, std::io::Error>> {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -114,6 +162,7 @@ pub fn incoming(
             };
             let acceptor = acceptor.clone();
             let trust = trust.clone();
+            let revocations = revocations.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
@@ -135,6 +184,9 @@ pub fn incoming(
                     .and_then(|c| c.first())
                     .map(|c| peer_identity(&trust, c.as_ref()));
                 match identity {
+                    Some(Ok(identity)) if let Some(height) = revocations.revoked_at(&identity.fingerprint) => {
+                        warn!(%remote, agency = %identity.agency, cert = %identity.fingerprint, height, "API connection refused: certificate revoked");
+                    }
                     Some(Ok(identity)) => {
                         info!(%remote, agency = %identity.agency, role = %identity.role, "API client connected");
                         let conn = AuthedConn { inner: tls, caller: Caller { remote, identity }, _slot: slot };

@@ -19,6 +19,7 @@ use custos_primitives::crypto::{AnySuite, SigningKey, Suite, SuiteId};
 use custos_primitives::genesis::{Genesis, ValidatedGenesis};
 use custos_primitives::types::{MemberRole, NodeId};
 use custos_primitives::x509::{self, Certificate};
+use tonic::service::interceptor::InterceptedService;
 
 use crate::app::{App, Shared};
 use crate::config::NodeConfig;
@@ -396,7 +397,13 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
         max_connections: connection_limit(cfg.rpc.max_connections),
         handshake_timeout: std::time::Duration::from_secs(10),
     };
-    let incoming = crate::grpc::incoming(listener, tls, trust, limits);
+    let revocations = {
+        let store = node.shared.store.clone();
+        crate::grpc::Revocations::new(move |fp| {
+            Runtime::certificate_revoked(&crate::app::StoreState(&store), fp).map(|r| r.height)
+        })
+    };
+    let incoming = crate::grpc::incoming(listener, tls, trust, limits, revocations.clone());
     let service = crate::api::LedgerService::new(
         node.shared.clone(),
         node.node_id,
@@ -410,12 +417,16 @@ pub async fn serve_api(cfg: &NodeConfig, node: &RunningNode) -> Result<(), Start
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .initial_stream_window_size(Some(custos_api::client::WINDOW))
         .initial_connection_window_size(Some(custos_api::client::WINDOW))
-        .add_service(LedgerServer::new(service).max_decoding_message_size(1024 * 1024))
-        .add_service(
+        .add_service(InterceptedService::new(
+            LedgerServer::new(service).max_decoding_message_size(1024 * 1024),
+            revocations.interceptor(),
+        ))
+        .add_service(InterceptedService::new(
             DossierServer::new(dossier)
                 .max_decoding_message_size(custos_api::client::DOSSIER_MAX_MESSAGE)
                 .max_encoding_message_size(custos_api::client::DOSSIER_MAX_MESSAGE),
-        )
+            revocations.interceptor(),
+        ))
         .serve_with_incoming(incoming);
     tokio::spawn(async move {
         if let Err(e) = server.await {

@@ -8,7 +8,7 @@ use parity_scale_codec::{Decode, Encode};
 
 use custos_contracts::call::{
     AnchorCall, BusinessDates, Call, Date, DocType, GrantAccessCall, ProposeCall, ReceiptCall, RegisterMemberCall,
-    RevokeAccessCall, RevokeMemberCall, SetEncryptionKeyCall, SubjectKind, VoteCall,
+    RevokeAccessCall, RevokeCertificateCall, RevokeMemberCall, SetEncryptionKeyCall, SubjectKind, VoteCall,
 };
 use custos_contracts::documents::AnchorRecord;
 use custos_contracts::governance::{ChainParams, DeadlineParams, GovAction, HolidayYear, Threshold};
@@ -79,6 +79,12 @@ fn calls() -> Vec<(&'static str, Call)> {
             Call::RevokeAccess(RevokeAccessCall {
                 doc_hash: DocHash(Hash([0x11; 32])),
                 agency: agency("procuratorate"),
+            }),
+        ),
+        (
+            "RevokeCertificate",
+            Call::RevokeCertificate(RevokeCertificateCall {
+                certificate: vec![0x30, 0x03, 1, 2, 3].try_into().unwrap(),
             }),
         ),
     ]
@@ -183,7 +189,7 @@ fn failed_outcome() -> TxOutcome {
     }
 }
 
-const CALLS: [&str; 9] = [
+const CALLS: [&str; 10] = [
     // RegisterMember
     "00143003010203",
     // Anchor
@@ -207,6 +213,8 @@ const CALLS: [&str; 9] = [
     "0711111111111111111111111111111111111111111111111111111111111111113470726f63757261746f72617465",
     // RevokeAccess
     "0811111111111111111111111111111111111111111111111111111111111111113470726f63757261746f72617465",
+    // RevokeCertificate: index 9, compact(5) = 0x14, the five DER bytes
+    "09143003010203",
 ];
 const ACTIONS: [&str; 10] = [
     // AddAgency

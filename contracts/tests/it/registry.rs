@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use custos_contracts::call::{Call, ProposeCall, RevokeMemberCall};
+use custos_contracts::call::{Call, ProposeCall, RevokeCertificateCall, RevokeMemberCall};
 use custos_contracts::governance::GovAction;
 use custos_contracts::registry::RegistryError;
 use custos_contracts::runtime::{CallError, Event, Runtime, TxError};
 use custos_primitives::crypto::SuiteId;
-use custos_primitives::types::{ChainId, MemberRole};
+use custos_primitives::types::{CertFingerprint, ChainId, MemberRole};
 
 use crate::support::{AGENCIES, Doc, NOW_MS, World, agency, sign};
 
@@ -19,6 +19,70 @@ fn letter(w: &mut World) -> Doc {
 
 fn revoke(m: &crate::support::Member) -> Call {
     Call::RevokeMember(RevokeMemberCall { member: m.signer })
+}
+
+fn revoke_cert(der: &[u8]) -> Call {
+    Call::RevokeCertificate(RevokeCertificateCall { certificate: der.to_vec().try_into().unwrap() })
+}
+
+#[test]
+fn admin_revokes_a_transport_certificate_of_its_agency_once() {
+    for suite in [SuiteId::Sm, SuiteId::Intl] {
+        let mut w = World::new(suite);
+        let mut clerks = w.five(MemberRole::Clerk);
+        let mut admins = w.five(MemberRole::Admin);
+        let tls = w.transport_der("court", MemberRole::Clerk);
+        let fp = CertFingerprint::of_der(&w.suite, &tls);
+        assert!(Runtime::certificate_revoked(&w.state, &fp).is_none());
+
+        // A clerk may not revoke; another agency's admin may not either.
+        let err = w.expect_call_failure(&mut clerks.court, revoke_cert(&tls));
+        assert!(
+            matches!(&err, CallError::Registry(RegistryError::RoleNotAllowed { call, .. }) if call == "revoke_certificate"),
+            "{err}"
+        );
+        let err = w.expect_call_failure(&mut admins.police, revoke_cert(&tls));
+        assert_eq!(err, CallError::Registry(RegistryError::OtherAgency { member: fp, agency: agency("court") }));
+        assert!(Runtime::certificate_revoked(&w.state, &fp).is_none());
+
+        let events = w.call(&mut admins.court, revoke_cert(&tls));
+        assert_eq!(events, vec![Event::CertificateRevoked { certificate: fp, by: admins.court.signer }]);
+        let r = Runtime::certificate_revoked(&w.state, &fp).unwrap();
+        assert_eq!((r.height, r.by), (w.height, admins.court.signer));
+        let err = w.expect_call_failure(&mut admins.court, revoke_cert(&tls));
+        assert_eq!(err, CallError::Registry(RegistryError::AlreadyRevoked(fp)));
+        // Not a certificate at all.
+        let err = w.expect_call_failure(&mut admins.court, revoke_cert(&[0x30, 0x03, 1, 2, 3]));
+        assert!(matches!(err, CallError::Registry(RegistryError::Certificate(_))), "{err}");
+        // The court clerk's member certificate is untouched: it still anchors.
+        let doc = letter(&mut w);
+        w.anchor(&mut clerks.court, &doc);
+    }
+}
+
+#[test]
+fn a_revoked_member_certificate_cannot_sign_nor_register() {
+    let mut w = World::new(SuiteId::Sm);
+    let mut clerks = w.five(MemberRole::Clerk);
+    let mut admins = w.five(MemberRole::Admin);
+    // Registered: revoked as a member too, so its next transaction is refused.
+    let events = w.call(&mut admins.police, revoke_cert(&clerks.police.cert));
+    assert_eq!(
+        events,
+        vec![
+            Event::MemberRevoked { member: clerks.police.signer, by: admins.police.signer },
+            Event::CertificateRevoked { certificate: clerks.police.signer, by: admins.police.signer },
+        ]
+    );
+    let doc = letter(&mut w);
+    let err = w.expect_refused(&mut clerks.police, doc.call());
+    assert_eq!(err, TxError::Revoked { signer: clerks.police.signer, height: w.height });
+    // Not yet registered: it can no longer be.
+    let mut second = w.issue("police", MemberRole::Clerk, "police-clerk-2", crate::support::NOW + 86_400 * 30);
+    w.call(&mut admins.police, revoke_cert(&second.cert));
+    let call = second.registration();
+    let err = w.expect_refused(&mut second, call);
+    assert!(matches!(&err, TxError::Certificate(m) if m.contains("revoked at height")), "{err}");
 }
 
 #[test]

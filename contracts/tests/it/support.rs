@@ -283,6 +283,12 @@ impl World {
         Member::new(&self.suite, id.key, id.cert.der().to_vec())
     }
 
+    /// The TLS transport certificate (DER) of `role` generated for `agency`.
+    pub fn transport_der(&self, agency: &str, role: MemberRole) -> Vec<u8> {
+        let home = self.home(agency);
+        Profile::load(&home).unwrap().transport(&home, role).unwrap().cert.der().to_vec()
+    }
+
     /// A new certificate of `role` issued by `agency`'s CA, valid from [`INIT`] to `not_after`.
     pub fn issue(&self, agency: &str, role: MemberRole, common_name: &str, not_after: i64) -> Member {
         let home = self.home(agency);

@@ -1,8 +1,11 @@
 //! Hostile clients of the gRPC API (issue 10, point 5), on five real `custos-node` processes:
 //! each is refused cleanly, the node stays up, and honest clients keep being served.
 //!
-//! Covered elsewhere: a client certificate of another consortium (`network::d_…`), malformed,
-//! badly signed, replayed and over-long transactions (`network::e_…`).
+//! Covered: no client certificate, a revoked transport certificate (open connection and new
+//! one), a clerk calling node and admin methods, oversized messages, thousands of idle
+//! connections, a small connection limit. Covered elsewhere: a client certificate of another
+//! consortium (`network::d_…`), malformed, badly signed, replayed and over-long transactions
+//! (`network::e_…`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,10 +14,11 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use custos_api::pb::{ForwardTxsRequest, StatusRequest, SubmitTxRequest};
-use custos_contracts::call::{Call, RevokeMemberCall};
+use custos_contracts::call::{Call, RegisterMemberCall, RevokeCertificateCall, RevokeMemberCall};
 use custos_primitives::crypto::SuiteId;
 use custos_primitives::types::MemberRole;
 use custos_testnet::consortium;
+use custos_testnet::home::Profile;
 use custos_testnet::net;
 
 use super::network::{Clerk, Net, anchor_call, client_for, eventually, height, register_all, run_call, wait_height};
@@ -92,6 +96,40 @@ async fn hostile_clients_are_refused_and_honest_ones_served() {
     assert!(err.contains("admin"), "a clerk's revocation must fail for want of the admin role: {err}");
     let (_, anchor) = anchor_call(&net.suite, 77);
     run_call(&net, &mut clients, &mut clerks, 2, anchor).await.expect("the clerk is still an active member");
+
+    // A revoked transport certificate: the prison's admin revokes the TLS certificate of its
+    // clerk on the ledger. The clerk's open connection is refused from then on, a new one is
+    // refused at the handshake, and the prison's other certificates keep working.
+    let prison = 3;
+    let mut admin = vec![Clerk::load_role(&net.home(prison), &net.suite, MemberRole::Admin)];
+    let register =
+        Call::RegisterMember(RegisterMemberCall { certificate: admin[0].cert_der.clone().try_into().unwrap() });
+    run_call(&net, &mut clients[0..1], &mut admin, 0, register).await.expect("the prison admin registers");
+    let home = net.home(prison);
+    let tls = Profile::load(&home).unwrap().transport(&home, MemberRole::Clerk).unwrap().cert.der().to_vec();
+    let revoke = Call::RevokeCertificate(RevokeCertificateCall { certificate: tls.try_into().unwrap() });
+    run_call(&net, &mut clients[0..1], &mut admin, 0, revoke)
+        .await
+        .expect("the admin revokes its clerk's TLS certificate");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        match clients[prison].status(StatusRequest {}).await {
+            Err(s) => break s,
+            Ok(_) => {
+                assert!(Instant::now() < deadline, "the revoked certificate's open connection is still served");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("revoked at height"), "{refused:?}");
+    let r = super::network::try_client(&home, &addr, MemberRole::Clerk).await;
+    assert!(r.is_err(), "a new connection with a revoked certificate must be refused");
+    assert!(eventually(logged("API connection refused: certificate revoked")).await, "the refusal is logged");
+    let mut prison_admin = super::network::try_client(&home, &net.nodes[prison].rpc, MemberRole::Admin)
+        .await
+        .expect("the prison admin's own transport certificate still works");
+    assert!(height(&mut prison_admin).await > 0);
 
     // Oversized messages: refused by the size limit of the API, not read into memory whole.
     let s = clients[0].submit_tx(SubmitTxRequest { tx: vec![0; 3 << 20] }).await.unwrap_err();
