@@ -3,33 +3,28 @@
 //! of two corpus entries and SCALE-aware edits (compact length prefixes set to boundary
 //! values). Deterministic for a seed.
 
-/// SplitMix64: a tiny, good-enough PRNG, the same on every platform.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// The mutator's randomness: `rand`'s seeded standard generator, so a printed seed replays a
+/// run (with the same `Cargo.lock`).
+#[derive(Debug)]
+pub struct Rng(StdRng);
 
 impl Rng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        Rng(StdRng::seed_from_u64(seed))
     }
 
     /// A number in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next_u64() % n as u64) as usize }
+        if n == 0 { 0 } else { self.0.random_range(0..n) }
     }
 
     /// A random byte.
     pub fn byte(&mut self) -> u8 {
-        self.next_u64() as u8
+        self.0.random()
     }
 
     /// True with probability 1/n.
