@@ -18,7 +18,17 @@
 pub mod mutate;
 pub mod world;
 
+use bytes::Bytes;
+use malachitebft_app_channel::app::consensus::LivenessMsg;
+use malachitebft_app_channel::app::streaming::StreamMessage;
+use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::core::{PolkaCertificate, ValidatorProof};
+use malachitebft_app_channel::app::types::sync::{Request, Response, Status};
+use malachitebft_app_channel::app::types::{ProposedValue, SignedConsensusMsg};
 use parity_scale_codec::Encode;
+
+use custos_consensus::codec::{CustosCodec, decode_commit_cert, encode_commit_cert};
+use custos_consensus::context::{CustosContext, ProposalPart};
 
 use custos_contracts::evidence::{self, Bundle, TrustAnchor};
 use custos_contracts::runtime;
@@ -48,6 +58,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("state_proof", state_proof),
     ("merkle_proof", merkle_proof),
     ("call_dispatch", call_dispatch),
+    ("consensus_message", consensus_message),
 ];
 
 /// The entry point named `name`.
@@ -418,4 +429,47 @@ pub fn encode_calls(records: &[CallRecord]) -> Vec<u8> {
         r.call.encode_to(&mut out);
     }
     out
+}
+
+/// Decodes `data` as a `T` with the consensus codec; when it decodes and re-encodes, the
+/// re-encoding must decode again and re-encode to the same bytes (one wire form per value).
+#[allow(clippy::panic)] // the point: a codec that does not round-trip is a finding
+fn consensus_round_trip<T>(what: &str, data: &[u8])
+where
+    CustosCodec: Codec<T>,
+{
+    let Ok(value) = Codec::<T>::decode(&CustosCodec, Bytes::copy_from_slice(data)) else { return };
+    // Encoding may refuse a value the wire form cannot carry; that is not a finding.
+    let Ok(first) = CustosCodec.encode(&value) else { return };
+    let again = match Codec::<T>::decode(&CustosCodec, first.clone()) {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: its own encoding does not decode: {e}\nbytes: {}", hex(&first)),
+    };
+    match CustosCodec.encode(&again) {
+        Ok(second) if second == first => {}
+        Ok(second) => panic!("{what}: encoding is not stable\nfirst:  {}\nsecond: {}", hex(&first), hex(&second)),
+        Err(e) => panic!("{what}: a decoded value does not encode again: {e}"),
+    }
+}
+
+/// The consensus codec (`CustosCodec`: peer-to-peer consensus messages, proposal parts and
+/// their streams, liveness messages, value-sync requests, responses and status, the WAL's
+/// proposed values, polka certificates, validator proofs, and the store's commit
+/// certificates): bytes a peer sends are decoded as every kind; whatever decodes must round-trip
+/// ([`consensus_round_trip`]); stored commit certificates re-encode to exactly the input.
+pub fn consensus_message(data: &[u8]) {
+    consensus_round_trip::<ProposalPart>("proposal part", data);
+    consensus_round_trip::<StreamMessage<ProposalPart>>("stream message", data);
+    consensus_round_trip::<SignedConsensusMsg<CustosContext>>("consensus message", data);
+    consensus_round_trip::<LivenessMsg<CustosContext>>("liveness message", data);
+    consensus_round_trip::<Request<CustosContext>>("sync request", data);
+    consensus_round_trip::<Response<CustosContext>>("sync response", data);
+    consensus_round_trip::<Status<CustosContext>>("sync status", data);
+    consensus_round_trip::<ProposedValue<CustosContext>>("proposed value", data);
+    consensus_round_trip::<PolkaCertificate<CustosContext>>("polka certificate", data);
+    consensus_round_trip::<ValidatorProof<CustosContext>>("validator proof", data);
+    if let Ok(c) = decode_commit_cert(data) {
+        let again = encode_commit_cert(&c);
+        assert_eq!(again, data, "stored commit certificate: non-canonical encoding");
+    }
 }

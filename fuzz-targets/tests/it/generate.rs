@@ -161,6 +161,12 @@ fn write_corpus() {
         put("call_dispatch", name, encode_calls(&recs));
     }
 
+    // Consensus codec: proposal parts and their stream messages, votes and a proposal, a stored
+    // commit certificate.
+    for (name, bytes) in consensus_seeds() {
+        put("consensus_message", name, bytes);
+    }
+
     for (target, _) in TARGETS {
         let dir = corpus_dir(target);
         if dir.exists() {
@@ -373,4 +379,55 @@ fn dispatch_seeds(w: &custos_fuzz_targets::World) -> Vec<(String, Vec<CallRecord
         ("governance".to_owned(), governance),
         ("revocation".to_owned(), revocation),
     ]
+}
+
+/// Wire encodings of the consensus codec's messages, as peers send them.
+fn consensus_seeds() -> Vec<(String, Vec<u8>)> {
+    use bytes::Bytes;
+    use custos_consensus::codec::{CustosCodec, WireCommitCert, encode_commit_cert};
+    use custos_consensus::context::{Address, BlockId, Height, Proposal, ProposalInit, ProposalPart, Vote};
+    use custos_consensus::engine::{Codec, Round, StreamContent, StreamId, StreamMessage};
+    use malachitebft_app_channel::app::types::SignedConsensusMsg;
+    use malachitebft_app_channel::app::types::core::{NilOrVal, SignedMessage, VoteType};
+
+    let sig = Signature { suite: SuiteId::Sm, bytes: [0x5a; 64] };
+    let who = Address(custos_primitives::types::NodeId(h(0x42)));
+    let block = custos_primitives::types::BlockHash(h(0x17));
+    let init =
+        ProposalInit { height: Height(7), round: Some(1), pol_round: Some(0), proposer: who, block, total_len: 3 };
+    let parts = [
+        ("part-init", ProposalPart::Init(init)),
+        ("part-data", ProposalPart::Data(vec![1, 2, 3])),
+        ("part-fin", ProposalPart::Fin(sig)),
+    ];
+    let mut out = Vec::new();
+    let stream = StreamId::new(Bytes::from_static(b"stream"));
+    for (i, (name, part)) in parts.into_iter().enumerate() {
+        out.push((name.to_string(), CustosCodec.encode(&part).unwrap().to_vec()));
+        let msg = StreamMessage::new(stream.clone(), i as u64, StreamContent::Data(part));
+        out.push((format!("stream-{name}"), CustosCodec.encode(&msg).unwrap().to_vec()));
+    }
+    let fin: StreamMessage<ProposalPart> = StreamMessage::new(stream, 3, StreamContent::Fin);
+    out.push(("stream-fin".into(), CustosCodec.encode(&fin).unwrap().to_vec()));
+    for (name, vote_type, value) in [
+        ("prevote", VoteType::Prevote, NilOrVal::Val(block)),
+        ("precommit", VoteType::Precommit, NilOrVal::Val(block)),
+        ("nil-prevote", VoteType::Prevote, NilOrVal::Nil),
+    ] {
+        let vote = Vote { vote_type, height: Height(7), round: Round::new(1), value, validator: who, extension: None };
+        let msg = SignedConsensusMsg::Vote(SignedMessage::new(vote, sig));
+        out.push((name.to_string(), CustosCodec.encode(&msg).unwrap().to_vec()));
+    }
+    let proposal = Proposal {
+        height: Height(7),
+        round: Round::new(1),
+        value: BlockId(block),
+        pol_round: Round::new(0),
+        proposer: who,
+    };
+    let msg = SignedConsensusMsg::Proposal(SignedMessage::new(proposal, sig));
+    out.push(("proposal".into(), CustosCodec.encode(&msg).unwrap().to_vec()));
+    let cert = WireCommitCert { height: Height(7), round: Some(1), value: block, signatures: vec![(who, sig); 4] };
+    out.push(("stored-commit-cert".into(), encode_commit_cert(&cert)));
+    out
 }

@@ -117,3 +117,8 @@ fn merkle_proof() {
 fn call_dispatch() {
     run("call_dispatch", 8192);
 }
+
+#[test]
+fn consensus_message() {
+    run("consensus_message", 8192);
+}
