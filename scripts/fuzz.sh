@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CUSTOS_FUZZ_TARGET_DIR:-/var/tmp/custos-fuzz-target}"
 secs="${FUZZ_SECS:-60}"
 scratch="${FUZZ_CORPUS_DIR:-/var/tmp/custos-fuzz-corpus}"
-targets="${FUZZ_TARGETS:-transaction block commit_certificate x509_certificate manifest evidence_bundle state_proof merkle_proof call_dispatch}"
+targets="${FUZZ_TARGETS:-transaction block commit_certificate x509_certificate manifest evidence_bundle state_proof merkle_proof call_dispatch consensus_message}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz is not installed: cargo install cargo-fuzz --locked" >&2
     exit 2
