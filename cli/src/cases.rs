@@ -408,15 +408,7 @@ pub async fn revoke(home: &Path, node: Option<&str>, member: &str) -> Result<()>
 }
 
 /// `custos member revoke-cert FILE`: as the home's admin.
-pub async fn revoke_certificate(home: &Path, node: Option<&str>, file: &Path) -> Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let cert = if bytes.starts_with(b"-----BEGIN") {
-        let text = String::from_utf8(bytes).map_err(|_| anyhow!("{} is not a PEM file", file.display()))?;
-        Certificate::from_pem(&text)
-    } else {
-        Certificate::from_der(&bytes)
-    }
-    .with_context(|| format!("{} is not a certificate", file.display()))?;
+pub async fn revoke_certificate(home: &Path, node: Option<&str>, cert: &Certificate) -> Result<()> {
     let mut s = connect(home, node, MemberRole::Admin).await?;
     let fingerprint = cert.fingerprint(&s.suite);
     let certificate = cert.der().to_vec().try_into().map_err(|_| anyhow!("the certificate is too large"))?;

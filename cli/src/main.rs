@@ -424,10 +424,21 @@ fn parse_node_id(s: &str) -> Result<NodeId> {
     Ok(NodeId(Hash(arr)))
 }
 
-/// A certificate file (PEM) as the bounded DER a governance action carries.
+/// A certificate file, PEM or DER.
+fn read_certificate(file: &Path) -> Result<Certificate> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let cert = if bytes.starts_with(b"-----BEGIN") {
+        let text = String::from_utf8(bytes).map_err(|_| anyhow!("{} is not a PEM file", file.display()))?;
+        Certificate::from_pem(&text)
+    } else {
+        Certificate::from_der(&bytes)
+    };
+    cert.with_context(|| format!("{} is not a certificate", file.display()))
+}
+
+/// A certificate file (PEM or DER) as the bounded DER a call carries.
 fn read_cert_der(file: &Path) -> Result<BoundedVec<u8, ConstU32<MAX_CERT_DER>>> {
-    let pem = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let cert = Certificate::from_pem(&pem).with_context(|| format!("{} is not a certificate", file.display()))?;
+    let cert = read_certificate(file)?;
     cert.der().to_vec().try_into().map_err(|_| anyhow!("the certificate {} is too large", file.display()))
 }
 
@@ -1078,7 +1089,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Member(MemberCommand::RevokeCert { file, node }) => {
             let home = need_home(cli.home.as_deref())?;
-            runtime()?.block_on(cases::revoke_certificate(home, node.node.as_deref(), &file))
+            let cert = read_certificate(&file)?;
+            runtime()?.block_on(cases::revoke_certificate(home, node.node.as_deref(), &cert))
         }
         Command::Gov(GovCommand::Propose(p)) => {
             let home = need_home(cli.home.as_deref())?;

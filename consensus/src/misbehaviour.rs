@@ -30,6 +30,14 @@ pub enum MisbehaviourKind {
 }
 
 impl MisbehaviourKind {
+    /// The kind of a double vote of `vote_type`.
+    pub fn of_vote(vote_type: VoteType) -> Self {
+        match vote_type {
+            VoteType::Prevote => MisbehaviourKind::DoublePrevote,
+            VoteType::Precommit => MisbehaviourKind::DoublePrecommit,
+        }
+    }
+
     /// A short name, for logs, metrics and the status output.
     pub fn name(self) -> &'static str {
         match self {
@@ -85,15 +93,11 @@ pub fn records(evidence: &MisbehaviorEvidence<CustosContext>, validators: &Valid
             });
         }
         for (a, b) in evidence.votes.get(&v.address).into_iter().flatten() {
-            let kind = match a.message.vote_type() {
-                VoteType::Prevote => MisbehaviourKind::DoublePrevote,
-                VoteType::Precommit => MisbehaviourKind::DoublePrecommit,
-            };
             out.push(Misbehaviour {
                 height: a.message.height().0,
                 round: round_of(a.message.round()),
                 validator: v.address.0,
-                kind,
+                kind: MisbehaviourKind::of_vote(a.message.vote_type()),
                 first: wire(SignedConsensusMsg::Vote(a.clone())),
                 second: wire(SignedConsensusMsg::Vote(b.clone())),
             });
@@ -155,10 +159,7 @@ pub fn verify(
             v.message.height().0,
             v.message.round(),
             v.message.validator.0,
-            match v.message.vote_type() {
-                VoteType::Prevote => MisbehaviourKind::DoublePrevote,
-                VoteType::Precommit => MisbehaviourKind::DoublePrecommit,
-            },
+            MisbehaviourKind::of_vote(v.message.vote_type()),
         ),
     };
     let (fa, fb) = (facts(&a), facts(&b));

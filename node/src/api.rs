@@ -372,14 +372,11 @@ impl Ledger for LedgerService {
             };
         let (_, round) = self.shared.progress.lock().map(|p| *p).unwrap_or((0, 0));
         let (mtxs, mbytes) = self.shared.mempool.lock().map(|p| (p.len(), p.bytes())).unwrap_or((0, 0));
-        let agency = self
-            .genesis
-            .validators
-            .iter()
-            .find(|v| v.node_id == self.node_id)
-            .map(|v| v.agency.to_string())
-            .unwrap_or_default();
-        let validators = self.shared.runtime.validators(&StoreState(store));
+        // The agency of a genesis validator, by node id ("" for a node genesis does not list).
+        let agency_of = |id: &NodeId| {
+            self.genesis.validators.iter().find(|v| &v.node_id == id).map(|v| v.agency.to_string()).unwrap_or_default()
+        };
+        let agency = agency_of(&self.node_id);
         let (misbehaviour, misbehaviour_total) =
             store.misbehaviour(MAX_STATUS_MISBEHAVIOUR).map_err(|e| Status::internal(e.to_string()))?;
         let misbehaviour = misbehaviour
@@ -388,13 +385,7 @@ impl Ledger for LedgerService {
                 height: m.height,
                 round: m.round,
                 validator: m.validator.0.0.to_vec(),
-                agency: self
-                    .genesis
-                    .validators
-                    .iter()
-                    .find(|v| v.node_id == m.validator)
-                    .map(|v| v.agency.to_string())
-                    .unwrap_or_default(),
+                agency: agency_of(&m.validator),
                 kind: m.kind.name().to_string(),
                 first: m.first,
                 second: m.second,
@@ -410,7 +401,10 @@ impl Ledger for LedgerService {
             node_id: self.node_id.0.0.to_vec(),
             agency,
             // The set in force after the last committed block (governance may have changed it).
-            validators: validators
+            validators: self
+                .shared
+                .runtime
+                .validators(&StoreState(store))
                 .iter()
                 .map(|v| PbValidator { node_id: v.node_id.0.0.to_vec(), agency: v.agency.to_string(), power: v.power })
                 .collect(),
