@@ -28,6 +28,7 @@ use crate::ledger::{AnchorReceipt, Session, VALIDITY_BLOCKS, connect, status_err
 const MAX_VALUE: usize = 1 << 20;
 
 /// A transaction that committed successfully.
+#[derive(Debug, Clone)]
 pub struct Committed {
     /// Height.
     pub height: u64,
@@ -149,36 +150,57 @@ pub async fn receipt(home: &Path, node: Option<&str>, doc: &str, json: bool) -> 
     Ok(())
 }
 
-#[derive(Serialize)]
-struct StepView {
-    n: u32,
-    height: u64,
-    doc_type: String,
-    doc_hash: String,
-    issuer: String,
-    from: String,
-    to: String,
-    effective: Option<String>,
-    received: Option<String>,
-    recipients: Vec<PartyView>,
-    copies: Vec<PartyView>,
+/// One entry of a case's history: a document that changed the case, with its receipts.
+#[derive(Serialize, Debug, Clone)]
+pub struct StepView {
+    /// Position in the history, from 0.
+    pub n: u32,
+    /// Height of the anchor.
+    pub height: u64,
+    /// Document type code.
+    pub doc_type: String,
+    /// Document hash (hex).
+    pub doc_hash: String,
+    /// Issuing agency.
+    pub issuer: String,
+    /// Case state before ("—" for the first document).
+    pub from: String,
+    /// Case state after.
+    pub to: String,
+    /// Effective date, if the document carries one.
+    pub effective: Option<String>,
+    /// Date the issuer received what it answers, if any.
+    pub received: Option<String>,
+    /// Addressees and their receipts.
+    pub recipients: Vec<PartyView>,
+    /// Agencies copied and their receipts.
+    pub copies: Vec<PartyView>,
 }
 
-#[derive(Serialize)]
-struct PartyView {
-    agency: String,
+/// An addressee or copied agency of a document and its delivery receipt.
+#[derive(Serialize, Debug, Clone)]
+pub struct PartyView {
+    /// The agency.
+    pub agency: String,
     /// Height of its receipt; `None`: proven absent at the height read.
-    receipt_height: Option<u64>,
+    pub receipt_height: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct CaseView {
-    case_ref: String,
-    height: u64,
-    state_root: String,
-    found: bool,
-    case: Option<CaseRecord>,
-    history: Vec<StepView>,
+/// A case's state and history, every part read with a state proof at one height.
+#[derive(Serialize, Debug, Clone)]
+pub struct CaseView {
+    /// The keyed case reference (hex); the case number itself is not on the ledger.
+    pub case_ref: String,
+    /// Height read at.
+    pub height: u64,
+    /// State root of that height, against which every proof was checked.
+    pub state_root: String,
+    /// Whether the case exists at that height (else proven absent).
+    pub found: bool,
+    /// The case record.
+    pub case: Option<CaseRecord>,
+    /// Its documents in order.
+    pub history: Vec<StepView>,
 }
 
 /// Each agency of `list` with the height of its receipt of `doc`, or proven absent, at `at`.
@@ -201,44 +223,57 @@ fn marks(ps: &[PartyView]) -> String {
         .join(", ")
 }
 
-#[derive(Serialize)]
-struct DocView {
-    doc_hash: String,
-    height: u64,
-    state_root: String,
-    found: bool,
-    doc_type: Option<String>,
-    issuer: Option<String>,
-    signer: Option<String>,
-    anchored_at: Option<u64>,
-    tx_id: Option<String>,
-    case_ref: Option<String>,
-    case_state_after: Option<String>,
-    subject_kind: Option<String>,
-    dates: Option<custos_contracts::call::BusinessDates>,
-    eseal_ref: Option<String>,
-    recipients: Vec<PartyView>,
-    copies: Vec<PartyView>,
+/// A document's anchor and the receipts of its addressees and copies, read at one height.
+#[derive(Serialize, Debug, Clone)]
+pub struct DocView {
+    /// Document hash (hex).
+    pub doc_hash: String,
+    /// Height read at.
+    pub height: u64,
+    /// State root of that height.
+    pub state_root: String,
+    /// Whether the document is anchored at that height (else proven absent).
+    pub found: bool,
+    /// Document type code.
+    pub doc_type: Option<String>,
+    /// Issuing agency.
+    pub issuer: Option<String>,
+    /// Fingerprint of the signing member certificate.
+    pub signer: Option<String>,
+    /// Height of the anchor.
+    pub anchored_at: Option<u64>,
+    /// Transaction id of the anchor.
+    pub tx_id: Option<String>,
+    /// Case reference.
+    pub case_ref: Option<String>,
+    /// Case state the document moved the case to.
+    pub case_state_after: Option<String>,
+    /// Kind of community correction.
+    pub subject_kind: Option<String>,
+    /// Business dates.
+    pub dates: Option<custos_contracts::call::BusinessDates>,
+    /// E-seal reference.
+    pub eseal_ref: Option<String>,
+    /// Addressees and their receipts.
+    pub recipients: Vec<PartyView>,
+    /// Agencies copied and their receipts.
+    pub copies: Vec<PartyView>,
 }
 
-/// `custos doc show DOC`: a document's history — its anchor and the receipts of every agency
-/// it was addressed or copied to — read with state proofs at one height.
-pub async fn doc_show(home: &Path, node: Option<&str>, doc: &str, height: Option<u64>, json: bool) -> Result<bool> {
-    let doc_hash = doc_hash_arg(doc)?;
-    let mut s = connect(home, node, MemberRole::Clerk).await?;
-    let first = read_verified(&mut s, runtime::doc_key(&doc_hash), height).await?;
+/// A document's history — its anchor and the receipts of every agency it was addressed or
+/// copied to — read with state proofs at one height (`None`: the latest).
+pub async fn doc_view(s: &mut Session, doc_hash: &DocHash, height: Option<u64>) -> Result<DocView> {
+    let first = read_verified(s, runtime::doc_key(doc_hash), height).await?;
     let at = Some(first.height);
     let anchor: Option<AnchorRecord> = match &first.value {
         Some(b) => Some(decode_exact("anchor", b, MAX_VALUE).map_err(|e| anyhow!("{e}"))?),
         None => None,
     };
     let (recipients, copies) = match &anchor {
-        Some(a) => {
-            (parties(&mut s, &doc_hash, &a.recipients, at).await?, parties(&mut s, &doc_hash, &a.copies, at).await?)
-        }
+        Some(a) => (parties(s, doc_hash, &a.recipients, at).await?, parties(s, doc_hash, &a.copies, at).await?),
         None => (vec![], vec![]),
     };
-    let view = DocView {
+    Ok(DocView {
         doc_hash: doc_hash.to_string(),
         height: first.height,
         state_root: first.state_root.to_string(),
@@ -255,7 +290,14 @@ pub async fn doc_show(home: &Path, node: Option<&str>, doc: &str, height: Option
         eseal_ref: anchor.as_ref().and_then(|a| a.eseal_ref.map(|h| h.to_string())),
         recipients,
         copies,
-    };
+    })
+}
+
+/// `custos doc show DOC`: [`doc_view`], printed.
+pub async fn doc_show(home: &Path, node: Option<&str>, doc: &str, height: Option<u64>, json: bool) -> Result<bool> {
+    let doc_hash = doc_hash_arg(doc)?;
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let view = doc_view(&mut s, &doc_hash, height).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(view.found);
@@ -264,22 +306,30 @@ pub async fn doc_show(home: &Path, node: Option<&str>, doc: &str, height: Option
         "document {} read at height {} (state root {}, proofs verified)",
         view.doc_hash, view.height, view.state_root
     );
-    let Some(a) = &anchor else {
+    let (Some(doc_type), Some(issuer), Some(signer), Some(anchored_at), Some(tx_id), Some(case_ref), Some(dates)) = (
+        &view.doc_type,
+        &view.issuer,
+        &view.signer,
+        view.anchored_at,
+        &view.tx_id,
+        &view.case_ref,
+        &view.dates,
+    ) else {
         println!("not anchored at this height (proven absent)");
         return Ok(false);
     };
-    println!("  type        {}", a.doc_type);
-    println!("  issuer      {} (member {})", a.issuer, a.signer);
-    println!("  anchored    height {}, transaction {}", a.height, a.tx_id);
-    println!("  case        {} → {}", a.case_ref, view.case_state_after.as_deref().unwrap_or("(no case)"));
+    println!("  type        {doc_type}");
+    println!("  issuer      {issuer} (member {signer})");
+    println!("  anchored    height {anchored_at}, transaction {tx_id}");
+    println!("  case        {case_ref} → {}", view.case_state_after.as_deref().unwrap_or("(no case)"));
     if let Some(k) = &view.subject_kind {
         println!("  kind        {k}");
     }
     for (label, d) in [
-        ("effective", a.dates.effective),
-        ("received", a.dates.received),
-        ("period from", a.dates.period_start),
-        ("period to", a.dates.period_end),
+        ("effective", dates.effective),
+        ("received", dates.received),
+        ("period from", dates.period_start),
+        ("period to", dates.period_end),
     ] {
         if let Some(d) = d {
             println!("  {label:<11} {d}");
@@ -295,19 +345,18 @@ pub async fn doc_show(home: &Path, node: Option<&str>, doc: &str, height: Option
     Ok(true)
 }
 
-fn case_ref_of(s: &Session, case: &str) -> Result<CaseRef> {
+/// The case reference of a case number: its keyed hash with the home's consortium case key.
+pub fn case_ref_of(s: &Session, case: &str) -> Result<CaseRef> {
     let path = s.home.join("case.key");
     let key = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the consortium case key {}", path.display()))?;
     Ok(CaseRef::derive(&s.suite, key.trim().as_bytes(), case))
 }
 
-/// `custos case show --case N`: the case's state and its documents with their receipts, each
-/// read with a state proof at one height and checked against that height's header.
-pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u64>, json: bool) -> Result<bool> {
-    let mut s = connect(home, node, MemberRole::Clerk).await?;
-    let case_ref = case_ref_of(&s, case)?;
-    let first = read_verified(&mut s, runtime::case_key(&case_ref), height).await?;
+/// A case's state and its documents with their receipts, each read with a state proof at one
+/// height (`None`: the latest) and checked against that height's header.
+pub async fn case_view(s: &mut Session, case_ref: &CaseRef, height: Option<u64>) -> Result<CaseView> {
+    let first = read_verified(s, runtime::case_key(case_ref), height).await?;
     // Everything else is read at the same height as the case record.
     let at = Some(first.height);
     let record: Option<CaseRecord> = match &first.value {
@@ -316,12 +365,12 @@ pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u6
     };
     let mut history = Vec::new();
     for n in 0..record.as_ref().map(|c| c.events).unwrap_or(0) {
-        let (ev, _) = read_value::<CaseEvent>(&mut s, runtime::case_event_key(&case_ref, n), at).await?;
+        let (ev, _) = read_value::<CaseEvent>(s, runtime::case_event_key(case_ref, n), at).await?;
         let ev = ev.ok_or_else(|| anyhow!("history entry {n} is missing"))?;
-        let (anchor, _) = read_value::<AnchorRecord>(&mut s, runtime::doc_key(&ev.doc_hash), at).await?;
+        let (anchor, _) = read_value::<AnchorRecord>(s, runtime::doc_key(&ev.doc_hash), at).await?;
         let anchor = anchor.ok_or_else(|| anyhow!("document {} of the history is not anchored", ev.doc_hash))?;
-        let rv = parties(&mut s, &ev.doc_hash, &anchor.recipients, at).await?;
-        let cv = parties(&mut s, &ev.doc_hash, &anchor.copies, at).await?;
+        let rv = parties(s, &ev.doc_hash, &anchor.recipients, at).await?;
+        let cv = parties(s, &ev.doc_hash, &anchor.copies, at).await?;
         history.push(StepView {
             n,
             height: ev.height,
@@ -336,14 +385,21 @@ pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u6
             copies: cv,
         });
     }
-    let view = CaseView {
+    Ok(CaseView {
         case_ref: case_ref.to_string(),
         height: first.height,
         state_root: first.state_root.to_string(),
         found: record.is_some(),
         case: record,
         history,
-    };
+    })
+}
+
+/// `custos case show --case N`: [`case_view`], printed.
+pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u64>, json: bool) -> Result<bool> {
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let case_ref = case_ref_of(&s, case)?;
+    let view = case_view(&mut s, &case_ref, height).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(view.found);

@@ -60,7 +60,7 @@ impl TrustArgs {
     }
 }
 
-pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     if path.exists() {
         bail!("{} exists; evidence export never overwrites a file", path.display());
     }
@@ -85,13 +85,14 @@ fn target(s: &Session, arg: &str, receipt: Option<&Path>) -> Result<(DocHash, Op
     Ok((hash_file(&s.suite, &salt, path)?, Some(salt)))
 }
 
-pub(crate) async fn fetch_bundle(s: &mut Session, req: ExportEvidenceRequest) -> Result<Bundle> {
+/// Asks the node for an evidence bundle.
+pub async fn fetch_bundle(s: &mut Session, req: ExportEvidenceRequest) -> Result<Bundle> {
     let r = s.client.export_evidence(req).await.map_err(|e| status_err(&s.addr, e))?.into_inner();
     Bundle::from_bytes(&r.bundle).map_err(|e| anyhow!("the node's bundle: {e}"))
 }
 
 /// Verifies a freshly exported bundle against the home's genesis; a failure is the node's.
-pub(crate) fn check_export(s: &Session, bundle: &Bundle) -> Result<Verified> {
+pub fn check_export(s: &Session, bundle: &Bundle) -> Result<Verified> {
     accept(s, export_report(s, bundle)?)
 }
 

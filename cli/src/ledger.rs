@@ -21,6 +21,7 @@ use tonic::transport::Channel;
 pub const VALIDITY_BLOCKS: u64 = 100;
 
 /// A connected client plus what it needs to sign.
+#[derive(Debug, Clone)]
 pub struct Session {
     pub client: LedgerClient<Channel>,
     pub profile: Profile,
@@ -81,42 +82,60 @@ pub fn status_err(addr: &str, s: tonic::Status) -> anyhow::Error {
     }
 }
 
-#[derive(Serialize)]
-struct StatusView {
-    node: String,
-    agency: String,
-    chain_id: String,
-    suite: String,
-    height: u64,
-    round: u32,
-    last_block: String,
-    last_block_time_ms: u64,
-    validators: Vec<(String, String)>,
-    peers: u32,
-    mempool_txs: u64,
+/// A node's view of the network.
+#[derive(Serialize, Debug, Clone)]
+pub struct StatusView {
+    /// The node's API address.
+    pub node: String,
+    /// The node's agency.
+    pub agency: String,
+    /// Chain id.
+    pub chain_id: String,
+    /// Cryptographic suite.
+    pub suite: String,
+    /// Last committed height.
+    pub height: u64,
+    /// Current consensus round.
+    pub round: u32,
+    /// Hash of the last committed block (hex).
+    pub last_block: String,
+    /// Its proposer's timestamp (ms since the Unix epoch).
+    pub last_block_time_ms: u64,
+    /// Validators: (agency, node id).
+    pub validators: Vec<(String, String)>,
+    /// Connected peers.
+    pub peers: u32,
+    /// Transactions waiting in the mempool.
+    pub mempool_txs: u64,
     /// Equivocation evidence this node recorded, in all.
-    misbehaviour_total: u64,
+    pub misbehaviour_total: u64,
     /// The oldest records (at most 100), with both signed messages in hex.
-    misbehaviour: Vec<MisbehaviourView>,
+    pub misbehaviour: Vec<MisbehaviourView>,
 }
 
 /// One equivocation, as `custos status` shows it.
-#[derive(Serialize)]
-struct MisbehaviourView {
-    height: u64,
-    round: u32,
-    validator: String,
-    agency: String,
-    kind: String,
-    first: String,
-    second: String,
+#[derive(Serialize, Debug, Clone)]
+pub struct MisbehaviourView {
+    /// Height.
+    pub height: u64,
+    /// Round.
+    pub round: u32,
+    /// Validator node id (hex).
+    pub validator: String,
+    /// Its agency, if known.
+    pub agency: String,
+    /// What it signed twice.
+    pub kind: String,
+    /// First signed message (hex).
+    pub first: String,
+    /// Second signed message (hex).
+    pub second: String,
 }
 
-/// `custos status`.
-pub async fn status(home: &Path, node: Option<&str>, json: bool) -> Result<()> {
-    let mut s = connect(home, node, MemberRole::Clerk).await?;
+/// The node's status.
+pub async fn status_view(s: &mut Session) -> Result<StatusView> {
     let st = s.client.status(StatusRequest {}).await.map_err(|e| status_err(&s.addr, e))?.into_inner();
-    let view = StatusView {
+    Ok(StatusView {
         node: s.addr.clone(),
         agency: st.agency.clone(),
         chain_id: st.chain_id.clone(),
@@ -142,7 +161,13 @@ pub async fn status(home: &Path, node: Option<&str>, json: bool) -> Result<()> {
                 second: hex::encode(&m.second),
             })
             .collect(),
-    };
+    })
+}
+
+/// `custos status`.
+pub async fn status(home: &Path, node: Option<&str>, json: bool) -> Result<()> {
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let view = status_view(&mut s).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(());
@@ -171,7 +196,7 @@ pub async fn status(home: &Path, node: Option<&str>, json: bool) -> Result<()> {
 
 /// What `anchor` writes beside the document: the salt travels with it, so anyone holding the
 /// document and this file can recompute the anchored hash.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct AnchorReceipt {
     pub doc_hash: String,
     pub salt: String,

@@ -22,11 +22,7 @@ use custos_primitives::x509::{self, CertParams, Certificate};
 use custos_testnet::consortium::{self, ConsortiumSummary, InitOptions};
 use custos_testnet::home::{self, Profile};
 
-mod cases;
-mod dossier;
-mod evidence;
-mod ledger;
-mod supervise;
+use custos_cli::{cases, dossier, evidence, ledger, supervise};
 use serde::Serialize;
 
 #[derive(Parser, Debug)]

@@ -43,49 +43,95 @@ pub struct Args {
     pub json: bool,
 }
 
-#[derive(Serialize, Debug)]
-struct ProofView {
-    what: String,
-    doc: String,
-    height: u64,
-    tx_id: String,
+/// A committed document a finding rests on.
+#[derive(Serialize, Debug, Clone)]
+pub struct ProofView {
+    /// What the document shows.
+    pub what: String,
+    /// Document hash (hex).
+    pub doc: String,
+    /// Height of its anchor.
+    pub height: u64,
+    /// Transaction id of its anchor (hex).
+    pub tx_id: String,
 }
 
-#[derive(Serialize, Debug)]
+/// What a finding says is missing.
+#[derive(Serialize, Debug, Clone)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum MissingView {
-    Receipt { doc: String, agency: String },
-    Document { types: Vec<String>, from: String },
-    Addressee { doc: String, role: String },
+pub enum MissingView {
+    /// The agency's receipt of the document is proven absent.
+    Receipt {
+        /// Document hash (hex).
+        doc: String,
+        /// The agency.
+        agency: String,
+    },
+    /// No document of these types from that agency.
+    Document {
+        /// Acceptable type codes.
+        types: Vec<String>,
+        /// The agency expected to send it.
+        from: String,
+    },
+    /// The document was not addressed or copied to an agency of this role.
+    Addressee {
+        /// Document hash (hex).
+        doc: String,
+        /// The agency role missing.
+        role: String,
+    },
 }
 
-#[derive(Serialize, Debug)]
-struct FindingView {
-    rule: String,
-    title: String,
-    basis: String,
-    case_ref: String,
-    agency: String,
-    duty: String,
-    start: String,
-    deadline: String,
-    done: Option<String>,
-    days_overdue: u32,
-    proofs: Vec<ProofView>,
-    missing: Option<MissingView>,
+/// One finding of a supervision rule.
+#[derive(Serialize, Debug, Clone)]
+pub struct FindingView {
+    /// Rule id (S01…).
+    pub rule: String,
+    /// Rule title.
+    pub title: String,
+    /// Its legal basis.
+    pub basis: String,
+    /// Case reference (hex).
+    pub case_ref: String,
+    /// Agency the finding is against.
+    pub agency: String,
+    /// The duty.
+    pub duty: String,
+    /// Start of the period.
+    pub start: String,
+    /// Deadline.
+    pub deadline: String,
+    /// When the duty was done, if late.
+    pub done: Option<String>,
+    /// Days overdue.
+    pub days_overdue: u32,
+    /// Committed documents it rests on.
+    pub proofs: Vec<ProofView>,
+    /// What is missing.
+    pub missing: Option<MissingView>,
 }
 
-#[derive(Serialize, Debug)]
-struct View {
-    node: String,
-    height: u64,
-    as_of: String,
-    cross_agency: bool,
-    matched: u64,
-    truncated: bool,
-    findings: Vec<FindingView>,
+/// The answer to a supervision query.
+#[derive(Serialize, Debug, Clone)]
+pub struct View {
+    /// The node asked.
+    pub node: String,
+    /// Height answered at.
+    pub height: u64,
+    /// Date asked about.
+    pub as_of: String,
+    /// Whether the caller sees findings about every agency.
+    pub cross_agency: bool,
+    /// Findings that matched before the limit.
+    pub matched: u64,
+    /// Whether the limit cut the answer.
+    pub truncated: bool,
+    /// Findings.
+    pub findings: Vec<FindingView>,
+    /// Evidence files written (`--evidence`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    evidence: Vec<String>,
+    pub evidence: Vec<String>,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -166,11 +212,10 @@ async fn export_evidence(s: &mut Session, findings: &[FindingView], height: u64,
     Ok(written)
 }
 
-/// `custos supervise`.
-pub async fn supervise(home: &Path, a: &Args) -> Result<()> {
-    let role = if a.auditor { MemberRole::Auditor } else { MemberRole::Clerk };
-    let mut s = connect(home, a.node.as_deref(), role).await?;
-    let case_ref = a.case.as_deref().map(|c| case_ref(&s, c)).transpose()?;
+/// Asks the node the supervision question of `a` (its `evidence`, `json`, `node` and `auditor`
+/// are not used here).
+pub async fn query(s: &mut Session, a: &Args) -> Result<View> {
+    let case_ref = a.case.as_deref().map(|c| case_ref(s, c)).transpose()?;
     let req = SuperviseRequest {
         as_of: a.as_of.clone(),
         rule: a.rule.clone(),
@@ -179,21 +224,26 @@ pub async fn supervise(home: &Path, a: &Args) -> Result<()> {
         limit: a.limit,
     };
     let r = s.client.supervise(req).await.map_err(|e| status_err(&s.addr, e))?.into_inner();
-    let findings: Vec<FindingView> = r.findings.into_iter().map(view).collect();
-    let evidence = match &a.evidence {
-        Some(dir) => export_evidence(&mut s, &findings, r.height, dir).await?,
-        None => Vec::new(),
-    };
-    let v = View {
+    Ok(View {
         node: s.addr.clone(),
         height: r.height,
         as_of: r.as_of,
         cross_agency: r.cross_agency,
         matched: r.matched,
         truncated: r.truncated,
-        findings,
-        evidence,
-    };
+        findings: r.findings.into_iter().map(view).collect(),
+        evidence: Vec::new(),
+    })
+}
+
+/// `custos supervise`.
+pub async fn supervise(home: &Path, a: &Args) -> Result<()> {
+    let role = if a.auditor { MemberRole::Auditor } else { MemberRole::Clerk };
+    let mut s = connect(home, a.node.as_deref(), role).await?;
+    let mut v = query(&mut s, a).await?;
+    if let Some(dir) = &a.evidence {
+        v.evidence = export_evidence(&mut s, &v.findings, v.height, dir).await?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
