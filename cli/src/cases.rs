@@ -306,15 +306,9 @@ pub async fn doc_show(home: &Path, node: Option<&str>, doc: &str, height: Option
         "document {} read at height {} (state root {}, proofs verified)",
         view.doc_hash, view.height, view.state_root
     );
-    let (Some(doc_type), Some(issuer), Some(signer), Some(anchored_at), Some(tx_id), Some(case_ref), Some(dates)) = (
-        &view.doc_type,
-        &view.issuer,
-        &view.signer,
-        view.anchored_at,
-        &view.tx_id,
-        &view.case_ref,
-        &view.dates,
-    ) else {
+    let (Some(doc_type), Some(issuer), Some(signer), Some(anchored_at), Some(tx_id), Some(case_ref), Some(dates)) =
+        (&view.doc_type, &view.issuer, &view.signer, view.anchored_at, &view.tx_id, &view.case_ref, &view.dates)
+    else {
         println!("not anchored at this height (proven absent)");
         return Ok(false);
     };
@@ -442,6 +436,56 @@ pub async fn show(home: &Path, node: Option<&str>, case: &str, height: Option<u6
     }
     println!("\n✓ = delivery receipt (proven present), ✗ = no receipt (proven absent) at height {}", view.height);
     Ok(true)
+}
+
+/// `custos console sign-in --url URL`: a sign-in link for the web console at `url`, signed by
+/// the home's `role` member key and valid for `ttl` (at most five minutes). The member is
+/// registered on the ledger first if it is not yet, since the console checks the token against
+/// the member's record.
+pub async fn console_sign_in(
+    home: &Path,
+    node: Option<&str>,
+    url: &str,
+    role: MemberRole,
+    ttl: Duration,
+) -> Result<String> {
+    use crate::sign_in::{MAX_TTL_MS, SignInClaims, SignInToken};
+    let url = url.trim().trim_end_matches('/');
+    if !url.starts_with("https://") {
+        bail!("--url must be the console's https:// address (it is the token's audience), got {url:?}");
+    }
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    if ttl_ms == 0 || ttl_ms > MAX_TTL_MS {
+        bail!("--ttl must be between 1 s and {} s", MAX_TTL_MS / 1000);
+    }
+    let mut s = connect(home, node, role).await?;
+    let ident = s.profile.identity(&s.home, role)?;
+    let member = ident.cert.fingerprint(&s.suite);
+    let account = s
+        .client
+        .get_account(GetAccountRequest { signer: member.0.0.to_vec() })
+        .await
+        .map_err(|e| status_err(&s.addr, e))?
+        .into_inner();
+    if !account.registered {
+        submit_calls(&mut s, role, vec![]).await.context("registering the member before sign-in")?;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    let issued_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+    let mut nonce = [0u8; 16];
+    rand::fill(&mut nonce);
+    let claims = SignInClaims {
+        chain_id: s.profile.chain_id.clone(),
+        audience: url.to_string(),
+        member,
+        issued_ms,
+        expires_ms: issued_ms.saturating_add(ttl_ms),
+        nonce,
+    };
+    let token = SignInToken::sign(claims, &ident.key)?;
+    Ok(format!("{url}/sign-in?token={}", token.to_text()))
 }
 
 /// `custos doc-types`.

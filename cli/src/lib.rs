@@ -10,4 +10,5 @@ pub mod cases;
 pub mod dossier;
 pub mod evidence;
 pub mod ledger;
+pub mod sign_in;
 pub mod supervise;

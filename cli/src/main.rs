@@ -104,6 +104,42 @@ enum Command {
     /// that prove it and what is missing. The node shows the procuratorate and auditors every
     /// agency's findings, any other agency only its own; every query is in its audit log.
     Supervise(SuperviseArgs),
+    /// The agency's web console (custos-console): sign in from a browser.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConsoleCommand {
+    /// Print a sign-in link for the web console, signed with this home's member key (never sent
+    /// anywhere but in the link). Open it in the browser within --ttl; it works once. The console
+    /// checks it against the member's record on the ledger (registered, not revoked, of the
+    /// console's agency); the member is registered first if needed.
+    SignIn(ConsoleSignInArgs),
+}
+
+#[derive(Args, Debug)]
+struct ConsoleSignInArgs {
+    /// The console's address, e.g. https://console.court.example:8443 (the token is only valid there).
+    #[arg(long, value_name = "URL")]
+    url: String,
+    /// Sign in as this member of the home: clerk, auditor or admin.
+    #[arg(long, default_value = "clerk", value_parser = parse_console_role)]
+    role: MemberRole,
+    /// How long the link stays valid (at most 5 min), e.g. 2m.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    ttl: std::time::Duration,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+fn parse_console_role(s: &str) -> Result<MemberRole, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "clerk" => Ok(MemberRole::Clerk),
+        "auditor" => Ok(MemberRole::Auditor),
+        "admin" => Ok(MemberRole::Admin),
+        other => Err(format!("{other:?}: the console signs in a clerk, auditor or admin")),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -1074,6 +1110,17 @@ fn run(cli: Cli) -> Result<()> {
                 json: a.node.json,
             };
             runtime()?.block_on(supervise::supervise(home, &args))
+        }
+        Command::Console(ConsoleCommand::SignIn(a)) => {
+            let home = need_home(cli.home.as_deref())?;
+            let link =
+                runtime()?.block_on(cases::console_sign_in(home, a.node.node.as_deref(), &a.url, a.role, a.ttl))?;
+            if a.node.json {
+                println!("{}", serde_json::json!({ "link": link }));
+            } else {
+                println!("{link}");
+            }
+            Ok(())
         }
         Command::DocTypes => {
             cases::doc_types();
