@@ -105,18 +105,52 @@ fn media_type_of(file: &Path) -> &'static str {
     custos_dossier::media_type_of_name(&file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
-#[derive(Serialize)]
-struct SendView {
-    doc_id: String,
-    tx_id: String,
-    height: u64,
-    chunks: u32,
-    size: u64,
-    recipients: Vec<String>,
+/// An e-dossier sent and anchored.
+#[derive(Serialize, Debug, Clone)]
+pub struct SendView {
+    /// Document id (the anchored hash, hex).
+    pub doc_id: String,
+    /// Anchor transaction id (hex).
+    pub tx_id: String,
+    /// Height it committed at.
+    pub height: u64,
+    /// Encrypted chunks.
+    pub chunks: u32,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// Agencies that can decrypt it.
+    pub recipients: Vec<String>,
 }
 
 /// `custos dossier send FILE …`.
 pub async fn send(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpec, json: bool) -> Result<()> {
+    let mut s = connect(home, node, MemberRole::Clerk).await?;
+    let (view, receipt) = send_file(&mut s, MemberRole::Clerk, file, spec).await?;
+    let rpath = receipt_path(file);
+    std::fs::write(&rpath, serde_json::to_string_pretty(&receipt)?)
+        .with_context(|| format!("cannot write {}", rpath.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!("sent {} ({}, {} bytes in {} chunks)", file.display(), receipt.doc_type, view.size, view.chunks);
+        println!("  document id    {}", view.doc_id);
+        println!("  readable by    {}", view.recipients.join(", "));
+        println!("  anchored at    height {} (transaction {})", view.height, view.tx_id);
+        println!("  salt saved in  {}", rpath.display());
+    }
+    Ok(())
+}
+
+/// Encrypts `file` to its recipients, copies and the issuer, uploads it to the session's node,
+/// signs its manifest and anchors it as the home's `signer` member (clerk or adapter); returns
+/// what was sent and the anchor receipt (with the salt) for the caller to keep.
+pub async fn send_file(
+    s: &mut Session,
+    signer: MemberRole,
+    file: &Path,
+    spec: &AnchorSpec,
+) -> Result<(SendView, AnchorReceipt)> {
+    let home = s.home.clone();
     let doc_type = DocType::new(&spec.doc_type).map_err(|e| anyhow!(e))?;
     let doc_type_code = DocTypeCode::new(&spec.doc_type)?;
     let recipients = parse_agencies(&spec.to)?;
@@ -124,7 +158,6 @@ pub async fn send(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpe
     if recipients.is_empty() {
         bail!("--to names no agency: an e-dossier needs at least one recipient");
     }
-    let mut s = connect(home, node, MemberRole::Clerk).await?;
     let case_key_path = home.join("case.key");
     let case_key = std::fs::read_to_string(&case_key_path)
         .with_context(|| format!("cannot read the consortium case key {}", case_key_path.display()))?;
@@ -138,12 +171,12 @@ pub async fn send(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpe
     readers.dedup();
     let mut keys = Vec::new();
     for a in &readers {
-        keys.push((a.clone(), encryption_key(&mut s, a).await?));
+        keys.push((a.clone(), encryption_key(s, a).await?));
     }
 
-    // The clerk must be registered for the node to accept the manifest it signs.
-    submit_calls(&mut s, MemberRole::Clerk, Vec::new()).await?;
-    let clerk = s.profile.identity(home, MemberRole::Clerk)?;
+    // The signer must be registered for the node to accept the manifest it signs.
+    submit_calls(s, signer, Vec::new()).await?;
+    let clerk = s.profile.identity(&home, signer)?;
     let params = EncryptParams::new(
         MediaType::new(media_type_of(file))?,
         doc_type_code,
@@ -152,7 +185,7 @@ pub async fn send(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpe
         clerk.cert.fingerprint(&s.suite),
         keys,
     )?;
-    let scratch = Scratch::new(home, ".dossier-out", &s)?;
+    let scratch = Scratch::new(&home, ".dossier-out", s)?;
     let pb = bar(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0), "encrypt");
     let enc = tokio::task::block_in_place(|| {
         encrypt_file(&scratch.store, &params, file, &mut |done, total| {
@@ -166,7 +199,7 @@ pub async fn send(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpe
     let doc_id = signed.doc_id();
 
     // Upload one chunk at a time: memory stays bounded by the chunk size.
-    let mut dc = dossier_client(&s);
+    let mut dc = dossier_client(s);
     let pb = chunk_bar(u64::from(signed.manifest.chunk_count()), "upload");
     for (i, hash) in signed.manifest.chunks.iter().enumerate() {
         let data = scratch.store.get(hash)?;
@@ -191,7 +224,7 @@ pub async fn send(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpe
         subject_kind: spec.kind,
         eseal_ref: spec.eseal,
     });
-    let committed = submit_calls(&mut s, MemberRole::Clerk, vec![anchor]).await?;
+    let committed = submit_calls(s, signer, vec![anchor]).await?;
     let receipt = AnchorReceipt {
         doc_hash: doc_id.to_string(),
         salt: hex::encode(signed.manifest.salt.0),
@@ -201,9 +234,6 @@ pub async fn send(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpe
         doc_type: doc_type.to_string(),
         issuer: me.to_string(),
     };
-    let rpath = receipt_path(file);
-    std::fs::write(&rpath, serde_json::to_string_pretty(&receipt)?)
-        .with_context(|| format!("cannot write {}", rpath.display()))?;
     let view = SendView {
         doc_id: doc_id.to_string(),
         tx_id: committed.tx_id,
@@ -212,16 +242,7 @@ pub async fn send(home: &Path, node: Option<&str>, file: &Path, spec: &AnchorSpe
         size: signed.manifest.size,
         recipients: readers.iter().map(ToString::to_string).collect(),
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
-    } else {
-        println!("sent {} ({doc_type}, {} bytes in {} chunks)", file.display(), view.size, view.chunks);
-        println!("  document id    {}", view.doc_id);
-        println!("  readable by    {}", view.recipients.join(", "));
-        println!("  anchored at    height {} (transaction {})", view.height, view.tx_id);
-        println!("  salt saved in  {}", rpath.display());
-    }
-    Ok(())
+    Ok((view, receipt))
 }
 
 #[derive(Serialize)]
