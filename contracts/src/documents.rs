@@ -159,23 +159,34 @@ pub enum DocumentError {
     },
 }
 
+/// Prefix of [`doc_key`].
+pub const DOC_PREFIX: &[u8] = b"doc/";
+/// Prefix of [`receipt_key`].
+pub const RECEIPT_PREFIX: &[u8] = b"receipt/";
+/// Prefix of [`grant_key`].
+pub const GRANT_PREFIX: &[u8] = b"grant/";
+/// Prefix of [`case_key`].
+pub const CASE_PREFIX: &[u8] = b"case/";
+/// Prefix of [`case_event_key`].
+pub const CASE_EVENT_PREFIX: &[u8] = b"casehist/";
+
 /// State key of an anchored document.
 pub fn doc_key(d: &DocHash) -> Vec<u8> {
-    [b"doc/".as_slice(), d.0.as_bytes()].concat()
+    [DOC_PREFIX, d.0.as_bytes()].concat()
 }
 /// State key of an agency's receipt of a document.
 pub fn receipt_key(d: &DocHash, agency: &AgencyId) -> Vec<u8> {
-    [b"receipt/".as_slice(), d.0.as_bytes(), b"/", agency.as_str().as_bytes()].concat()
+    [RECEIPT_PREFIX, d.0.as_bytes(), b"/", agency.as_str().as_bytes()].concat()
 }
 /// State key of an agency's grant of access to a document.
 pub fn grant_key(d: &DocHash, agency: &AgencyId) -> Vec<u8> {
-    [b"grant/".as_slice(), d.0.as_bytes(), b"/", agency.as_str().as_bytes()].concat()
+    [GRANT_PREFIX, d.0.as_bytes(), b"/", agency.as_str().as_bytes()].concat()
 }
 /// State key of a case.
 pub fn case_key(c: &CaseRef) -> Vec<u8> {
-    [b"case/".as_slice(), c.0.as_bytes()].concat()
+    [CASE_PREFIX, c.0.as_bytes()].concat()
 }
 /// State key of the `n`-th document of a case's history.
 pub fn case_event_key(c: &CaseRef, n: u32) -> Vec<u8> {
-    [b"casehist/".as_slice(), c.0.as_bytes(), b"/", &n.to_be_bytes()].concat()
+    [CASE_EVENT_PREFIX, c.0.as_bytes(), b"/", &n.to_be_bytes()].concat()
 }

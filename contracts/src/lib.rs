@@ -8,7 +8,9 @@
 //! - [`governance`]: k-of-n agency approval of registry and parameter changes;
 //! - [`calendar`]: the holiday calendar and deadline counting (start day excluded, rest-day
 //!   extension, working days);
-//! - [`runtime`]: envelope checks, dispatch, block execution, queries.
+//! - [`runtime`]: envelope checks, dispatch, block execution, queries;
+//! - [`visibility`]: which agencies are parties to a case or a document, and which state keys
+//!   are a case's or a document's (for the node's read rules).
 //!
 //! No I/O, no clock, no randomness: the same block on the same state gives the same result on
 //! every node.
@@ -24,6 +26,7 @@ pub mod registry;
 pub mod runtime;
 pub mod state;
 pub mod supervision;
+pub mod visibility;
 pub mod workflow;
 
 pub use call::{

@@ -324,7 +324,8 @@ pub fn txres_key(t: &TxId) -> Vec<u8> {
     [b"txres/".as_slice(), t.0.as_bytes()].concat()
 }
 
-fn read<T: Decode>(state: &impl StateRead, key: &[u8]) -> Option<T> {
+/// The value at `key` decoded as `T`; `None` when absent or when it does not decode.
+pub(crate) fn read<T: Decode>(state: &impl StateRead, key: &[u8]) -> Option<T> {
     state.get(key).and_then(|b| decode_exact("state value", &b, MAX_TX_BYTES * 4).ok())
 }
 

@@ -10,4 +10,5 @@ mod governance;
 mod registry;
 mod supervision;
 mod support;
+mod visibility;
 mod workflow;
