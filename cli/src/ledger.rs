@@ -71,15 +71,28 @@ pub async fn connect(home: &Path, node: Option<&str>, role: MemberRole) -> Resul
     Ok(Session { client, profile, home: home.to_path_buf(), suite, addr, channel })
 }
 
+/// A node's refusal of a call: its gRPC code travels with the message, so a caller (the web
+/// console) can tell "not allowed" from "not found" or "down".
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct NodeRefusal {
+    /// The gRPC status code.
+    pub code: tonic::Code,
+    /// The whole message, as shown to a person.
+    pub text: String,
+}
+
+/// The error of a failed call to the node at `addr`, with the refusal's kind and code.
 pub fn status_err(addr: &str, s: tonic::Status) -> anyhow::Error {
     let kind = s.metadata().get(custos_api::ERROR_KIND_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if s.code() == tonic::Code::Unavailable {
-        anyhow!("node at {addr} is unavailable ({}): is it running?", s.message())
+    let text = if s.code() == tonic::Code::Unavailable {
+        format!("node at {addr} is unavailable ({}): is it running?", s.message())
     } else if kind.is_empty() {
-        anyhow!("node at {addr} refused: {}", s.message())
+        format!("node at {addr} refused: {}", s.message())
     } else {
-        anyhow!("node at {addr} refused ({kind}): {}", s.message())
-    }
+        format!("node at {addr} refused ({kind}): {}", s.message())
+    };
+    NodeRefusal { code: s.code(), text }.into()
 }
 
 /// A node's view of the network.

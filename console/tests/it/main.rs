@@ -1,0 +1,1 @@
+//! The console on a five-node network, driven in headless Chromium.
