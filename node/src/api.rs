@@ -1,5 +1,7 @@
 //! The gRPC API (`node/api/proto/custos.proto`), served over mutual TLS: every caller is an
-//! authenticated member of a genesis agency (see `custos_api::tls`).
+//! authenticated member of a genesis agency (see `custos_api::tls`). State proofs of a case's
+//! or a document's keys and evidence exports are for the parties to the case, the procuratorate
+//! and auditors ([`crate::visibility`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,8 +33,10 @@ use crate::checks::{CheckPool, CheckPoolError};
 use crate::dossier::{AuditLog, caller};
 use crate::evidence::StoreSource;
 use crate::gossip::Gossip;
+use crate::grpc::Caller;
 use crate::mempool::MempoolError;
 use crate::supervise::{self, Access, Query};
+use crate::visibility::{self, Reader, Refusal, Verdict};
 
 /// The ledger service.
 #[derive(Debug, Clone)]
@@ -48,7 +52,8 @@ pub struct LedgerService {
 }
 
 impl LedgerService {
-    /// A service over the node's shared state; supervision queries are appended to `audit`;
+    /// A service over the node's shared state; supervision queries and reads of case and
+    /// document state by non-parties are appended to `audit`;
     /// transactions clients submit are forwarded to the other nodes through `gossip`.
     pub fn new(
         shared: Arc<Shared>,
@@ -224,6 +229,21 @@ fn refused(code: tonic::Code, kind: &'static str, message: String) -> Status {
         s.metadata_mut().insert(custos_api::ERROR_KIND_KEY, v);
     }
     s
+}
+
+/// A refused read of case or document state: logged (op `read_case`, `allowed: false`), then
+/// the caller's error. A refusal that cannot be logged is still a refusal (the logging error).
+fn refuse_read(audit: &AuditLog, who: &Caller, rpc: &str, asked: Option<u64>, r: Refusal) -> Status {
+    let mut line = r.subject.fields();
+    line.insert("rpc".into(), rpc.into());
+    line.insert("height".into(), asked.into());
+    line.insert("allowed".into(), false.into());
+    line.insert("reason".into(), r.kind.into());
+    if let Err(e) = audit.record_read(who, line.into()) {
+        return e;
+    }
+    debug!(agency = %who.identity.agency, role = %who.identity.role, rpc, kind = r.subject.kind, "read refused");
+    refused(r.code, r.kind, r.message)
 }
 
 fn tx_error_status(e: TxError) -> Status {
@@ -421,6 +441,7 @@ impl Ledger for LedgerService {
         &self,
         req: Request<GetStateProofRequest>,
     ) -> Result<Response<GetStateProofResponse>, Status> {
+        let who = caller(&req)?;
         let GetStateProofRequest { key, height } = req.into_inner();
         if key.is_empty() || key.len() > MAX_STATE_KEY_BYTES {
             return Err(Status::invalid_argument(format!(
@@ -429,9 +450,19 @@ impl Ledger for LedgerService {
             )));
         }
         let shared = self.shared.clone();
+        let audit = self.audit.clone();
         // RocksDB reads and hashing: off the async workers.
         tokio::task::spawn_blocking(move || {
             let store = &shared.store;
+            // Case and document keys: parties only, judged on the latest committed state
+            // (decision 0017).
+            let state = StoreState(store);
+            let reader = Reader::new(&shared.runtime, &state, &who.identity.agency, who.identity.role);
+            let audited = match visibility::decide_key(&state, &reader, &key) {
+                Verdict::Answer => None,
+                Verdict::Audited { privilege, subject } => Some((privilege, subject)),
+                Verdict::Refuse(r) => return Err(refuse_read(&audit, &who, "get_state_proof", height, r)),
+            };
             let last = store.last_committed_height().map_err(|e| Status::internal(e.to_string()))?;
             let height = match (height, last) {
                 (Some(h), Some(l)) if (1..=l).contains(&h) => h,
@@ -451,6 +482,16 @@ impl Ledger for LedgerService {
             let header = Block::decode_untrusted(&block).map_err(|e| Status::internal(e.to_string()))?.header;
             let (value, proof) = state::prove(shared.runtime.suite(), &**store, &key, height)
                 .map_err(|e| Status::internal(e.to_string()))?;
+            if let Some((privilege, subject)) = audited {
+                // Not answered unless logged.
+                let mut line = subject.fields();
+                line.insert("rpc".into(), "get_state_proof".into());
+                line.insert("height".into(), height.into());
+                line.insert("found".into(), value.is_some().into());
+                line.insert("allowed".into(), true.into());
+                line.insert("privilege".into(), privilege.as_str().into());
+                audit.record_read(&who, line.into())?;
+            }
             Ok(Response::new(GetStateProofResponse { height, header: header.encode(), value, proof: proof.encode() }))
         })
         .await
@@ -461,6 +502,7 @@ impl Ledger for LedgerService {
         &self,
         req: Request<ExportEvidenceRequest>,
     ) -> Result<Response<ExportEvidenceResponse>, Status> {
+        let who = caller(&req)?;
         let ExportEvidenceRequest { doc_hash, height, absent_receipt_from } = req.into_inner();
         let doc = DocHash(hash32(&doc_hash, "doc_hash")?);
         let agency = absent_receipt_from
@@ -471,15 +513,36 @@ impl Ledger for LedgerService {
         }
         let shared = self.shared.clone();
         let genesis = self.genesis.clone();
+        let audit = self.audit.clone();
         // Proofs and block reads: off the async workers.
         tokio::task::spawn_blocking(move || {
+            // Parties to the document's case only (decision 0017).
+            let state = StoreState(&shared.store);
+            let reader = Reader::new(&shared.runtime, &state, &who.identity.agency, who.identity.role);
+            let audited = match visibility::decide_evidence(&state, &reader, &doc) {
+                Verdict::Answer => None,
+                Verdict::Audited { privilege, subject } => Some((privilege, subject)),
+                Verdict::Refuse(r) => return Err(refuse_read(&audit, &who, "export_evidence", height, r)),
+            };
             let source = StoreSource { store: &shared.store, genesis: &genesis };
             let bundle = match &agency {
                 Some(a) => evidence::export_absence(&source, &doc, a, height),
                 None => evidence::export_document(&source, &doc, height, None),
             };
             match bundle {
-                Ok(b) => Ok(Response::new(ExportEvidenceResponse { height: b.subject.at(), bundle: b.to_bytes() })),
+                Ok(b) => {
+                    if let Some((privilege, subject)) = audited {
+                        // Not answered unless logged.
+                        let mut line = subject.fields();
+                        line.insert("rpc".into(), "export_evidence".into());
+                        line.insert("height".into(), b.subject.at().into());
+                        line.insert("absent_receipt_from".into(), agency.as_ref().map(|a| a.to_string()).into());
+                        line.insert("allowed".into(), true.into());
+                        line.insert("privilege".into(), privilege.as_str().into());
+                        audit.record_read(&who, line.into())?;
+                    }
+                    Ok(Response::new(ExportEvidenceResponse { height: b.subject.at(), bundle: b.to_bytes() }))
+                }
                 Err(e @ (EvidenceError::NotAnchored { .. } | EvidenceError::NotCommitted { .. })) => {
                     Err(Status::not_found(e.to_string()))
                 }

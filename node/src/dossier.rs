@@ -32,7 +32,8 @@ use crate::grpc::Caller;
 /// Largest chunk accepted by `PutChunk` (what one gRPC message of the service carries).
 pub const MAX_UPLOAD_CHUNK: usize = 4 * 1024 * 1024 + 64;
 
-/// An append-only JSON-lines log of download decisions, fsynced after every line.
+/// An append-only JSON-lines log of download decisions, supervision queries and reads of
+/// case and document state by non-parties, fsynced after every line.
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
@@ -84,6 +85,25 @@ impl AuditLog {
             "remote": caller.remote.to_string(),
         });
         if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), query) {
+            obj.extend(extra);
+        }
+        self.append(&line)
+    }
+
+    /// Appends one read of case or document state by a caller that is not a party to it (op
+    /// `read_case`, see [`crate::visibility`]): who asked (agency, role, certificate), through
+    /// which call, what (key kind, case, document, height), whether it was answered and on
+    /// which privilege (`procuratorate`, `auditor`, `node`), or why it was refused.
+    pub fn record_read(&self, caller: &Caller, read: serde_json::Value) -> Result<(), Status> {
+        let mut line = serde_json::json!({
+            "time_ms": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+            "op": "read_case",
+            "caller_agency": caller.identity.agency.to_string(),
+            "caller_role": caller.identity.role.to_string(),
+            "caller_cert": caller.identity.fingerprint.to_string(),
+            "remote": caller.remote.to_string(),
+        });
+        if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), read) {
             obj.extend(extra);
         }
         self.append(&line)

@@ -20,3 +20,4 @@ pub mod node;
 pub mod store;
 pub mod supervise;
 pub mod synthetic;
+pub mod visibility;

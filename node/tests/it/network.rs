@@ -92,6 +92,16 @@ impl Net {
         out
     }
 
+    /// A client of each of the five nodes with the node's own identity (member role `node`,
+    /// which reads every case: decision 0017).
+    pub async fn node_clients(&self) -> Vec<LedgerClient<Channel>> {
+        let mut out = Vec::new();
+        for i in 0..5 {
+            out.push(client_as(&self.home(i), &self.nodes[i].rpc, MemberRole::Node).await);
+        }
+        out
+    }
+
     /// A client of each node and the five clerks, registered (each through its own node).
     pub async fn registered_clerks(&self) -> (Vec<LedgerClient<Channel>>, Vec<Clerk>) {
         let mut clients = self.clients().await;
@@ -107,9 +117,14 @@ impl Net {
 }
 
 pub async fn client_for(home: &Path, addr: &str) -> LedgerClient<Channel> {
+    client_as(home, addr, MemberRole::Clerk).await
+}
+
+/// A client of `addr` with the home's transport identity of `role`, retried for 30 s.
+pub async fn client_as(home: &Path, addr: &str, role: MemberRole) -> LedgerClient<Channel> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match try_client(home, addr, MemberRole::Clerk).await {
+        match try_client(home, addr, role).await {
             Ok(c) => return c,
             Err(e) if Instant::now() > deadline => panic!("cannot connect to {addr}: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -282,10 +297,22 @@ async fn anchors_everywhere(suite: SuiteId, base_port: u16, n: u64) {
     }
     // Authenticated state: every node proves the anchors present and a receipt absent at the
     // tip, and the last anchor absent at height 1 (registrations only), each verified against
-    // the header it sent.
+    // the header it sent. Asked as each node itself: the letters' parties are their issuers,
+    // justice, the procuratorate and the police, and a node reads every case (decision 0017).
     let agency = AgencyId::new(AGENCIES[1].id).unwrap();
     let (first, last) = (docs[0], docs[docs.len() - 1]);
-    for c in clients.iter_mut() {
+    // The prison's clerk is no party to the court's first letter: refused, while a document that
+    // is not anchored is proven absent to it as to anyone.
+    let refused = clients[3]
+        .get_state_proof(GetStateProofRequest { key: StateQuestion::Anchor(first).key(), height: None })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("agency prison is not a party"), "{refused:?}");
+    let never = DocHash::compute(&net.suite, &Salt([8; 32]), b"never anchored");
+    assert!(!prove(&mut clients[3], &net.suite, &StateQuestion::Anchor(never), None).await.included());
+    let mut nodes = net.node_clients().await;
+    for c in nodes.iter_mut() {
         for d in [first, last] {
             let a = prove(c, &net.suite, &StateQuestion::Anchor(d), Some(tip)).await;
             assert!(a.included() && a.height == tip, "anchor {d} not proven at {tip}");
@@ -781,8 +808,15 @@ async fn f_probation_and_medical_parole_lifecycles() {
     let p = run_case(&net, &mut clients, &mut clerks, "(2026)黑0103刑初501号", probation).await;
     let m = run_case(&net, &mut clients, &mut clerks, "(2026)黑监外502号", medical).await;
 
-    // Every node proves both final states against its own header.
-    for (i, c) in clients.iter_mut().enumerate() {
+    // Every node proves both final states against its own header (asked as the node itself:
+    // the prison is no party to the probation case, nor the court to the medical parole).
+    for (i, outsider) in [(PRISON, p), (COURT, m)] {
+        let key = custos_contracts::runtime::case_key(&outsider);
+        let e = clients[i].get_state_proof(GetStateProofRequest { key, height: None }).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    }
+    let mut nodes = net.node_clients().await;
+    for (i, c) in nodes.iter_mut().enumerate() {
         for (case, want, steps) in
             [(p, CaseState::Released, 10u32), (m, CaseState::Terminated(TerminationReason::Committed), 11)]
         {
