@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 mod demo;
 mod network;
 mod supervise;
+mod visibility;
 
 fn custos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_custos")).args(args).env_remove("CUSTOS_HOME").output().unwrap()
