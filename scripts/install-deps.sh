@@ -6,8 +6,9 @@ set -euo pipefail
 # openssl: SM2 interoperability tests. libclang-dev, librocksdb-dev, protobuf-compiler:
 # the node (RocksDB linked from Debian, tonic's protoc). postgresql: the PostgreSQL adapter's
 # tests start a throwaway server from its binaries (/usr/lib/postgresql/*/bin). chromium,
-# chromium-driver: the web console's end-to-end tests drive headless Chromium via WebDriver.
-PACKAGES=(openssl libclang-dev librocksdb-dev protobuf-compiler postgresql chromium chromium-driver)
+# chromium-driver: the web console's end-to-end tests drive headless Chromium via WebDriver;
+# fonts-wqy-microhei: a CJK font, so that the test's screenshots show the Chinese pages.
+PACKAGES=(openssl libclang-dev librocksdb-dev protobuf-compiler postgresql chromium chromium-driver fonts-wqy-microhei)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
