@@ -12,8 +12,11 @@
 # procuratorate anchors a correction opinion and the court replies. The prison's case system sends
 # a letter through its watched-folder adapter; the justice bureau's adapter receives it.
 #
-# Environment: SUITE (sm|intl), DEMO_DIR, KEEP_RUNNING=1, CUSTOS_BIN, CUSTOS_NODE_BIN and
-# CUSTOS_ADAPTER_BIN (use these binaries instead of building), DEMO_CASE / DEMO_SUBJECT / DEMO_ID (the demo's personal
+# With KEEP_RUNNING=1 the network stays up and the procuratorate's web console is started on
+# https://127.0.0.1:8443 (a self-signed certificate made for the demo) with a sign-in link printed.
+#
+# Environment: SUITE (sm|intl), DEMO_DIR, KEEP_RUNNING=1, DEMO_CONSOLE_PORT, CUSTOS_BIN, CUSTOS_NODE_BIN,
+# CUSTOS_ADAPTER_BIN and CUSTOS_CONSOLE_BIN (use these binaries instead of building), DEMO_CASE / DEMO_SUBJECT / DEMO_ID (the demo's personal
 # data, which must never reach the ledger).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +26,8 @@ KEEP_RUNNING="${KEEP_RUNNING:-0}"
 
 TARGET="${CARGO_TARGET_DIR:-target}"
 if [ -z "${CUSTOS_BIN:-}" ]; then
-  echo "== building custos and custos-node"
-  cargo build --quiet --bin custos --bin custos-node --bin custos-adapter
+  echo "== building custos, custos-node, custos-adapter and custos-console"
+  cargo build --quiet --bin custos --bin custos-node --bin custos-adapter --bin custos-console
   CUSTOS_BIN="$TARGET/debug/custos"
   export CUSTOS_NODE_BIN="$TARGET/debug/custos-node"
 fi
@@ -40,7 +43,7 @@ echo "== starting the five-agency network in $DIR (suite $SUITE)"
 UP=$!
 ADAPTERS=()
 cleanup() {
-  for p in "${ADAPTERS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in "${ADAPTERS[@]}" ${CONSOLE_PID:-}; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   kill -TERM "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -251,6 +254,20 @@ if "$CUSTOS" verify "$DOCS/judgment.txt" --bundle "$DIR/judgment-tampered.eviden
 fi
 echo
 if [ "$KEEP_RUNNING" = 1 ]; then
+  CONSOLE="${CUSTOS_CONSOLE_BIN:-$(dirname "$CUSTOS_BIN")/custos-console}"
+  PORT="${DEMO_CONSOLE_PORT:-8443}"
+  echo "== the procuratorate's web console on https://127.0.0.1:$PORT (self-signed certificate: the browser will warn)"
+  if [ ! -f "$DIR/console.crt.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1 -keyout "$DIR/console.key.pem" -out "$DIR/console.crt.pem" 2>/dev/null
+  fi
+  "$CONSOLE" --home "$DIR/procuratorate" --listen "127.0.0.1:$PORT" \
+    --tls-cert "$DIR/console.crt.pem" --tls-key "$DIR/console.key.pem" 2>"$DIR/console.log" &
+  CONSOLE_PID=$!
+  sleep 1
+  echo "sign in as the procuratorate's clerk (valid 5 minutes, once; for another link run the same command):"
+  "$CUSTOS" --home "$DIR/procuratorate" console sign-in --url "https://127.0.0.1:$PORT" --ttl 5m
+  echo "then open the case $CASE2 (the late delivery) under 案件 / Cases"
   echo "network still running (Ctrl-C to stop); homes are $DIR/<agency>"
   wait "$UP"
 fi
