@@ -190,6 +190,15 @@ async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     // The same link again is refused: tokens are single-use.
     c.goto(&link).await.unwrap();
     assert!(text(&c, "#error").await.contains("already used"));
+    // A link made for another console (the audience) is refused here, and so is a member of
+    // another agency.
+    let other = sign_in_link(&net.dir.join("procuratorate"), PRISON_CONSOLE)
+        .replace(&format!(":{PRISON_CONSOLE}/"), &format!(":{PROCURATORATE_CONSOLE}/"));
+    c.goto(&other).await.unwrap();
+    assert!(text(&c, "#error").await.contains("not this console"));
+    c.goto(&sign_in_link(&net.dir.join("prison"), PROCURATORATE_CONSOLE)).await.unwrap();
+    assert!(text(&c, "#error").await.contains("belongs to prison"));
+    shots.take(&c, "sign-in-refused").await;
     // English, then back.
     c.goto(&format!("{base}/status")).await.unwrap();
     c.find(Locator::Css("#lang-switch")).await.unwrap().click().await.unwrap();
@@ -294,6 +303,10 @@ async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     assert!(lines.iter().any(|l| l["op"] == "console_upload" && l["doc_id"] == doc_id.as_str()));
     assert!(lines.iter().any(|l| l["op"] == "console_evidence" && l["doc"] == judgment.as_str()));
 
+    // The node's own audit log has the supervision queries across agencies.
+    let node_audit = audit(&net.dir.join("procuratorate").join("data/audit.log"));
+    assert!(node_audit.iter().any(|l| l["op"] == "supervise" && l["cross_agency"] == true && l["rule"] == "S02"));
+
     // Sign out: the pages send the browser back to sign-in.
     c.goto(&format!("{base}/status")).await.unwrap();
     c.find(Locator::Css("#sign-out")).await.unwrap().click().await.unwrap();
@@ -312,6 +325,9 @@ async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     c.goto(&format!("{prison}/doc/{judgment}")).await.unwrap();
     let refused = c.wait().for_element(Locator::Css("#error")).await.unwrap();
     assert_eq!(refused.attr("data-status").await.unwrap().as_deref(), Some("403"));
+    // The prison's node logged the refusals.
+    let node_audit = audit(&net.dir.join("prison").join("data/audit.log"));
+    assert!(node_audit.iter().any(|l| l["op"] == "read_case" && l["allowed"] == false));
     // Its supervision view is its own agency's only.
     c.goto(&format!("{prison}/supervision")).await.unwrap();
     assert!(text(&c, "#scope").await.contains("仅本机构"));
@@ -319,5 +335,5 @@ async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     shots.take(&c, "prison-supervision").await;
 
     c.close().await.unwrap();
-    assert!(shots.n >= 9);
+    assert!(shots.n >= 11);
 }
