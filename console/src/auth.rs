@@ -9,7 +9,7 @@ use custos_cli::cases::read_verified;
 use custos_cli::sign_in::SignInToken;
 use custos_contracts::registry::{MemberRecord, member_key};
 use custos_primitives::codec::decode_exact;
-use custos_primitives::types::MemberRole;
+use custos_primitives::types::{CertFingerprint, MemberRole};
 use custos_primitives::x509::Certificate;
 
 use crate::audit::now_ms;
@@ -21,31 +21,37 @@ pub const CONSOLE_ROLES: [MemberRole; 3] = [MemberRole::Clerk, MemberRole::Audit
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "custos_session";
 
-/// Checks `token` and opens a session; returns its id and who signed in.
-pub async fn sign_in(state: &AppState, token: &str) -> Result<(String, SignedIn)> {
-    let token = SignInToken::from_text(token)?;
-    let c = &token.claims;
-    // The member's record, proven against a committed header of the agency's own node.
+/// The member's record, proven against a committed header of the agency's own node, if the
+/// member may use this console now.
+async fn standing(state: &AppState, member: &CertFingerprint) -> Result<MemberRecord> {
     let mut s = state.session(MemberRole::Clerk).await?;
-    let answer = read_verified(&mut s, member_key(&c.member), None).await?;
+    let answer = read_verified(&mut s, member_key(member), None).await?;
     let Some(bytes) = answer.value else {
-        bail!("member {} is not registered on the ledger (at height {})", c.member, answer.height);
+        bail!("member {member} is not registered on the ledger (at height {})", answer.height);
     };
     let record: MemberRecord = decode_exact("member record", &bytes, 64 * 1024).map_err(|e| anyhow!("{e}"))?;
     if record.agency != state.agency {
-        bail!("member {} belongs to {}; this console serves {}", c.member, record.agency, state.agency);
+        bail!("member {member} belongs to {}; this console serves {}", record.agency, state.agency);
     }
     if !CONSOLE_ROLES.contains(&record.role) {
         bail!("a member of role {} cannot use the console (clerk, auditor or admin)", record.role);
     }
     if let Some(r) = &record.revoked {
-        bail!("member {} was revoked at height {}", c.member, r.height);
+        bail!("member {member} was revoked at height {}", r.height);
     }
+    if i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX) >= record.not_after {
+        bail!("member {member}'s certificate expired");
+    }
+    Ok(record)
+}
+
+/// Checks `token` and opens a session; returns its id and who signed in.
+pub async fn sign_in(state: &AppState, token: &str) -> Result<(String, SignedIn)> {
+    let token = SignInToken::from_text(token)?;
+    let c = &token.claims;
+    let record = standing(state, &c.member).await?;
     let now = now_ms();
-    if i64::try_from(now / 1000).unwrap_or(i64::MAX) >= record.not_after {
-        bail!("member {}'s certificate expired", c.member);
-    }
-    token.check(&s.suite, &record.public_key, &state.profile.chain_id, &state.audience, now)?;
+    token.check(&state.suite, &record.public_key, &state.profile.chain_id, &state.audience, now)?;
     {
         let mut nonces = state.nonces.lock().map_err(|_| anyhow!("nonce lock poisoned"))?;
         nonces.retain(|_, exp| *exp > now);
@@ -60,7 +66,13 @@ pub async fn sign_in(state: &AppState, token: &str) -> Result<(String, SignedIn)
     let mut id = [0u8; 32];
     rand::fill(&mut id);
     let id = hex::encode(id);
-    let who = SignedIn { member: c.member, role: record.role, name, expires: Instant::now() + state.session_ttl };
+    let who = SignedIn {
+        member: c.member,
+        role: record.role,
+        name,
+        expires: Instant::now() + state.session_ttl,
+        checked: Instant::now(),
+    };
     let mut sessions = state.sessions.lock().map_err(|_| anyhow!("session lock poisoned"))?;
     let now_i = Instant::now();
     sessions.retain(|_, s| s.expires > now_i);
@@ -72,6 +84,43 @@ pub async fn sign_in(state: &AppState, token: &str) -> Result<(String, SignedIn)
 pub fn session(state: &AppState, id: &str) -> Option<SignedIn> {
     let sessions = state.sessions.lock().ok()?;
     sessions.get(id).filter(|s| s.expires > Instant::now()).cloned()
+}
+
+/// The session of `id` if open and its member still in good standing on the ledger (checked at
+/// most every [`RECHECK`]); a member revoked or expired since sign-in is signed out here.
+pub async fn current(state: &AppState, id: &str) -> Option<SignedIn> {
+    let who = session(state, id)?;
+    if who.checked.elapsed() < state.recheck {
+        return Some(who);
+    }
+    match standing(state, &who.member).await {
+        Ok(_) => {
+            if let Ok(mut sessions) = state.sessions.lock()
+                && let Some(s) = sessions.get_mut(id)
+            {
+                s.checked = Instant::now();
+            }
+            Some(who)
+        }
+        Err(e) if e.downcast_ref::<custos_cli::ledger::NodeRefusal>().is_some() || is_unreachable(&e) => {
+            // The node is down or busy: keep the session; the page will show the node's error.
+            Some(who)
+        }
+        Err(e) => {
+            tracing::info!(member = %who.member, reason = %format!("{e:#}"), "session ended: member no longer in good standing");
+            let _ = state.audit.write(serde_json::json!({
+                "op": "console_session_ended", "agency": state.agency.to_string(),
+                "member": who.member.to_string(), "member_name": who.name, "reason": format!("{e:#}"),
+            }));
+            sign_out(state, id);
+            None
+        }
+    }
+}
+
+/// A connection failure (the node not reachable), as opposed to a verdict about the member.
+fn is_unreachable(e: &anyhow::Error) -> bool {
+    format!("{e:#}").contains("is the node running")
 }
 
 /// Ends the session `id`.

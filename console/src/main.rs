@@ -67,6 +67,10 @@ struct Cli {
     /// How long a session lasts after sign-in, e.g. 8h.
     #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
     session: Duration,
+    /// How often a signed-in member's standing (revocation, certificate expiry) is re-checked on
+    /// the ledger; a member revoked since sign-in is signed out at the next request after that.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    recheck: Duration,
     /// Largest upload accepted, in MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     max_upload_mib: usize,
@@ -110,6 +114,7 @@ async fn run(cli: Cli) -> Result<()> {
         node: cli.node.clone(),
         audience: url.trim_end_matches('/').to_string(),
         session_ttl: cli.session,
+        recheck: cli.recheck,
         max_upload: cli.max_upload_mib.checked_mul(1 << 20).ok_or_else(|| anyhow!("--max-upload-mib is too large"))?,
         audit,
     })?;

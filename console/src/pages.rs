@@ -115,10 +115,15 @@ async fn audit_and_headers(State(state): St, req: Request, next: Next) -> Respon
     resp
 }
 
-/// The signed-in member, or the answer that sends the browser to the sign-in page.
-fn require(state: &AppState, headers: &HeaderMap) -> Result<(Lang, SignedIn), Redirect> {
+/// The signed-in member (still in good standing), or the answer that sends the browser to the
+/// sign-in page.
+async fn require(state: &AppState, headers: &HeaderMap) -> Result<(Lang, SignedIn), Redirect> {
     let l = lang(headers);
-    match who(state, headers) {
+    let current = match cookie(headers, SESSION_COOKIE) {
+        Some(id) => auth::current(state, id).await,
+        None => None,
+    };
+    match current {
         Some(w) => Ok((l, w)),
         None => Err(Redirect::to("/")),
     }
@@ -328,7 +333,7 @@ async fn css() -> Response {
 // Network status.
 
 async fn status(State(state): St, headers: HeaderMap) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -397,7 +402,7 @@ fn case_ref(s: &custos_cli::ledger::Session, case: &str) -> anyhow::Result<CaseR
 }
 
 async fn case(State(state): St, headers: HeaderMap, Query(q): Query<CaseParam>) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -552,7 +557,7 @@ fn doc_hash(s: &str) -> anyhow::Result<DocHash> {
 }
 
 async fn doc(State(state): St, headers: HeaderMap, UrlPath(hash): UrlPath<String>) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -646,7 +651,7 @@ async fn bundle_response(
 }
 
 async fn doc_bundle(State(state): St, headers: HeaderMap, UrlPath(hash): UrlPath<String>) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -661,7 +666,7 @@ async fn absence_bundle(
     headers: HeaderMap,
     UrlPath((hash, agency)): UrlPath<(String, String)>,
 ) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -714,7 +719,7 @@ async fn run_supervision(state: &AppState, w: &SignedIn, f: &Filters) -> anyhow:
 }
 
 async fn supervision(State(state): St, headers: HeaderMap, Query(f): Query<Filters>) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -803,7 +808,7 @@ fn csv(v: &SuperviseView) -> String {
 }
 
 async fn supervision_csv(State(state): St, headers: HeaderMap, Query(f): Query<Filters>) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -851,7 +856,7 @@ fn upload_page(state: &AppState, l: Lang, w: &SignedIn, notice: Option<Markup>) 
 }
 
 async fn upload_form(State(state): St, headers: HeaderMap) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
@@ -866,7 +871,7 @@ fn opt_date(fields: &std::collections::BTreeMap<String, String>, k: &str) -> any
 }
 
 async fn upload(State(state): St, headers: HeaderMap, mut form: Multipart) -> Response {
-    let (l, w) = match require(&state, &headers) {
+    let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 
 use custos_cli::ledger::{Session, connect};
+use custos_primitives::crypto::AnySuite;
 use custos_primitives::types::{AgencyId, CertFingerprint, MemberRole};
 use custos_testnet::home::Profile;
 
@@ -25,6 +26,8 @@ pub struct Options {
     pub audience: String,
     /// Session lifetime.
     pub session_ttl: Duration,
+    /// How often an open session's member is re-checked on the ledger.
+    pub recheck: Duration,
     /// Largest upload, bytes.
     pub max_upload: usize,
     /// The audit log.
@@ -42,6 +45,8 @@ pub struct SignedIn {
     pub name: String,
     /// When the session ends.
     pub expires: Instant,
+    /// When the member's standing on the ledger was last checked.
+    pub checked: Instant,
 }
 
 /// The console's state.
@@ -55,10 +60,14 @@ pub struct AppState {
     pub profile: Profile,
     /// This console's agency.
     pub agency: AgencyId,
+    /// The network's suite.
+    pub suite: AnySuite,
     /// Sign-in audience.
     pub audience: String,
     /// Session lifetime.
     pub session_ttl: Duration,
+    /// How often an open session's member is re-checked on the ledger.
+    pub recheck: Duration,
     /// Largest upload, bytes.
     pub max_upload: usize,
     /// Audit log.
@@ -86,13 +95,16 @@ impl AppState {
                 case_key.display()
             ));
         }
+        let suite = profile.suite().with_context(|| format!("the suite of {}", o.home.display()))?;
         Ok(AppState {
             agency: profile.agency.clone(),
+            suite,
             profile,
             home: o.home,
             node: o.node,
             audience: o.audience,
             session_ttl: o.session_ttl,
+            recheck: o.recheck,
             max_upload: o.max_upload,
             audit: o.audit,
             sessions: Mutex::new(BTreeMap::new()),

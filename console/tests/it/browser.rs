@@ -159,8 +159,8 @@ async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     let net = start_network(BASE_PORT);
     let (judgment, notice) = late_delivery(&net);
     let (cert, key) = https_cert(&net.dir);
-    let _proc_console = start_console(&net, "procuratorate", PROCURATORATE_CONSOLE, &cert, &key);
-    let _prison_console = start_console(&net, "prison", PRISON_CONSOLE, &cert, &key);
+    let _proc_console = start_console(&net, "procuratorate", PROCURATORATE_CONSOLE, &cert, &key, &[]);
+    let _prison_console = start_console(&net, "prison", PRISON_CONSOLE, &cert, &key, &["--recheck", "1s"]);
     let _driver = start_chromedriver(DRIVER, &net.dir.join("chromedriver.log"));
     let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let _ = std::fs::remove_dir_all(&shots_dir);
@@ -333,6 +333,23 @@ async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     assert!(text(&c, "#scope").await.contains("仅本机构"));
     assert!(c.find_all(Locator::Css("#findings tr.finding")).await.unwrap().is_empty());
     shots.take(&c, "prison-supervision").await;
+
+    // The prison's admin revokes its clerk: the open session ends at the next page, and the
+    // clerk cannot sign in again.
+    let me: serde_json::Value =
+        serde_json::from_str(&ok(&custos_at(&net.dir.join("prison"), &["whoami", "--json"]))).unwrap();
+    let clerk = me["identities"].as_array().unwrap().iter().find(|i| i["role"] == "clerk").unwrap()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&custos_at(&net.dir.join("prison"), &["member", "revoke", &clerk]));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.goto(&format!("{prison}/status")).await.unwrap();
+    assert!(text(&c, "#sign-in-command").await.contains("console sign-in"));
+    c.goto(&sign_in_link(&net.dir.join("prison"), PRISON_CONSOLE)).await.unwrap();
+    assert!(text(&c, "#error").await.contains("revoked"));
+    let lines = audit(&net.dir.join("prison").join("console-audit.jsonl"));
+    assert!(lines.iter().any(|l| l["op"] == "console_session_ended" && l["member"] == clerk.as_str()));
 
     c.close().await.unwrap();
     assert!(shots.n >= 11);

@@ -114,7 +114,7 @@ pub fn https_cert(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Starts the console of `agency` on `port`.
-pub fn start_console(net: &Net, agency: &str, port: u16, cert: &Path, key: &Path) -> Proc {
+pub fn start_console(net: &Net, agency: &str, port: u16, cert: &Path, key: &Path, extra: &[&str]) -> Proc {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_custos-console"));
     let log = std::fs::File::create(net.dir.join(format!("console-{agency}.log"))).unwrap();
     let mut child = Command::new(bin)
@@ -125,6 +125,7 @@ pub fn start_console(net: &Net, agency: &str, port: u16, cert: &Path, key: &Path
         .arg(cert)
         .arg("--tls-key")
         .arg(key)
+        .args(extra)
         .env_remove("CUSTOS_HOME")
         .stdout(Stdio::null())
         .stderr(log)
