@@ -240,6 +240,7 @@ pub fn standing(state: &impl StateRead, scope: &KeyScope, agency: &AgencyId) -> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use std::collections::BTreeMap;
 
