@@ -995,6 +995,72 @@ mod tests {
     }
 
     #[test]
+    fn what_the_user_typed_is_escaped_in_the_page() {
+        let v = CaseView {
+            case_ref: "ab".repeat(32),
+            height: 7,
+            state_root: "00".repeat(32),
+            found: false,
+            case: None,
+            history: vec![],
+        };
+        let html = case_body(Lang::En, "<script>alert(1)</script>", &v, None).into_string();
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("proven absent"));
+    }
+
+    #[tokio::test]
+    async fn the_language_switch_only_returns_to_this_console() {
+        for (back, to) in [
+            (Some("/case?case=1"), "/case?case=1"),
+            (Some("//evil.example/x"), "/"),
+            (Some("https://evil.example/"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (None, "/"),
+        ] {
+            let r = set_lang(UrlPath("en".into()), Query(Back { back: back.map(str::to_string) })).await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            assert_eq!(r.headers()[header::LOCATION], to, "{back:?}");
+            assert!(r.headers()[header::SET_COOKIE].to_str().unwrap().starts_with("lang=en;"));
+        }
+    }
+
+    #[test]
+    fn findings_export_as_csv_with_one_row_each() {
+        let v = SuperviseView {
+            node: "n".into(),
+            height: 9,
+            as_of: "2026-11-30".into(),
+            cross_agency: true,
+            matched: 1,
+            truncated: false,
+            findings: vec![FindingView {
+                rule: "S02".into(),
+                title: "late delivery of legal documents (法律文书送达超期)".into(),
+                basis: "statutory".into(),
+                case_ref: "ab".repeat(32),
+                agency: "court".into(),
+                duty: "deliver the JUDGMENT, RULING to the CCA".into(),
+                start: "2026-11-10".into(),
+                deadline: "2026-11-20".into(),
+                done: None,
+                days_overdue: 10,
+                proofs: vec![],
+                missing: Some(MissingView::Receipt { doc: "cd".repeat(32), agency: "justice".into() }),
+            }],
+            evidence: vec![],
+        };
+        let text = csv(&v);
+        let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].starts_with("S02,late delivery of legal documents (法律文书送达超期),statutory,court,"));
+        assert!(lines[1].contains(",\"deliver the JUDGMENT, RULING to the CCA\","));
+        assert!(lines[1].contains(",10,"));
+        assert!(lines[1].ends_with(",9,2026-11-30"));
+    }
+
+    #[test]
     fn query_values_are_percent_encoded() {
         assert_eq!(url_encode("(2026)黑0103刑初18号"), "%282026%29%E9%BB%910103%E5%88%91%E5%88%9D18%E5%8F%B7");
         assert_eq!(url_encode("/case?x"), "/case%3Fx");
