@@ -982,6 +982,7 @@ fn tempfile_dir(state: &AppState) -> anyhow::Result<std::path::PathBuf> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
