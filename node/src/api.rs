@@ -25,7 +25,7 @@ use custos_contracts::evidence::{self, EvidenceError};
 use custos_contracts::runtime::{CheckedTx, Runtime, TxError};
 use custos_contracts::state;
 use custos_primitives::genesis::ValidatedGenesis;
-use custos_primitives::types::{AgencyId, AgencyRole, CaseRef, CertFingerprint, DocHash, MemberRole, NodeId, TxId};
+use custos_primitives::types::{AgencyId, CaseRef, CertFingerprint, DocHash, MemberRole, NodeId, TxId};
 use parity_scale_codec::Encode;
 
 use crate::app::{Shared, StoreState};
@@ -36,7 +36,7 @@ use crate::gossip::Gossip;
 use crate::grpc::Caller;
 use crate::mempool::MempoolError;
 use crate::supervise::{self, Access, Query};
-use crate::visibility::{self, Reader, Refusal, Verdict};
+use crate::visibility::{self, Privilege, Reader, Refusal, Verdict};
 
 /// The ledger service.
 #[derive(Debug, Clone)]
@@ -586,9 +586,11 @@ impl Ledger for LedgerService {
             let started = std::time::Instant::now();
             let height = store.last_committed_height().map_err(|e| Status::internal(e.to_string()))?.unwrap_or(0);
             let state = StoreState(store);
-            // The caller's agency kind comes from the registry; its member role from its certificate.
-            let role = shared.runtime.agency(&state, &who.identity.agency).map(|a| a.role);
-            let access = if role == Some(AgencyRole::Procuratorate) || who.identity.role == MemberRole::Auditor {
+            // The same privileges as the case-state reads (decision 0017): the caller's agency
+            // kind comes from the registry (active agencies only), its member role from its
+            // certificate. Node identities see only their own agency's findings here.
+            let reader = Reader::new(&shared.runtime, &state, &who.identity.agency, who.identity.role);
+            let access = if matches!(reader.privilege(), Some(Privilege::Auditor | Privilege::Procuratorate)) {
                 Access::All
             } else {
                 Access::Only(who.identity.agency.clone())

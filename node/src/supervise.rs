@@ -25,7 +25,7 @@ use tracing::{info, warn};
 
 use custos_contracts::calendar::Calendar;
 use custos_contracts::call::Date;
-use custos_contracts::documents::AnchorRecord;
+use custos_contracts::documents::{AnchorRecord, CASE_PREFIX};
 use custos_contracts::governance::{DeadlineParams, HolidayYear};
 use custos_contracts::runtime::{Event, Runtime, StateRead, TxOutcome};
 use custos_contracts::supervision::{self, CaseDigest, Context, Finding, MAX_DIGEST_BYTES};
@@ -41,8 +41,6 @@ pub const SUPV_PREFIX: &[u8] = b"supv/";
 pub const INDEX_VERSION_KEY: &[u8] = b"supv/index_version";
 /// Version of the case-digest index this build writes; an older or missing one is rebuilt.
 pub const INDEX_VERSION: u32 = 1;
-/// State prefix of case records (`case/<32 bytes>`).
-const CASE_PREFIX: &[u8] = b"case/";
 /// State prefix of the holiday calendar years.
 const HOLIDAYS_PREFIX: &[u8] = b"param/holidays/";
 /// Digests written per batch while rebuilding.
