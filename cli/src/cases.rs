@@ -163,6 +163,8 @@ pub struct StepView {
     pub doc_hash: String,
     /// Issuing agency.
     pub issuer: String,
+    /// Transaction of the anchor (hex).
+    pub tx_id: String,
     /// Case state before ("—" for the first document).
     pub from: String,
     /// Case state after.
@@ -184,6 +186,12 @@ pub struct PartyView {
     pub agency: String,
     /// Height of its receipt; `None`: proven absent at the height read.
     pub receipt_height: Option<u64>,
+    /// Transaction of its receipt (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_tx: Option<String>,
+    /// Block time of its receipt (ms since the Unix epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_time_ms: Option<u64>,
 }
 
 /// A case's state and history, every part read with a state proof at one height.
@@ -208,7 +216,12 @@ async fn parties(s: &mut Session, doc: &DocHash, list: &[AgencyId], at: Option<u
     let mut out = Vec::new();
     for a in list {
         let (r, _) = read_value::<ReceiptRecord>(s, runtime::receipt_key(doc, a), at).await?;
-        out.push(PartyView { agency: a.to_string(), receipt_height: r.map(|r| r.height) });
+        out.push(PartyView {
+            agency: a.to_string(),
+            receipt_height: r.as_ref().map(|r| r.height),
+            receipt_tx: r.as_ref().map(|r| r.tx_id.to_string()),
+            receipt_time_ms: r.as_ref().map(|r| r.time_ms),
+        });
     }
     Ok(out)
 }
@@ -371,6 +384,7 @@ pub async fn case_view(s: &mut Session, case_ref: &CaseRef, height: Option<u64>)
             doc_type: ev.doc_type.to_string(),
             doc_hash: ev.doc_hash.to_string(),
             issuer: ev.issuer.to_string(),
+            tx_id: anchor.tx_id.to_string(),
             from: ev.from.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
             to: ev.to.to_string(),
             effective: anchor.dates.effective.map(|d| d.to_string()),

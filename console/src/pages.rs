@@ -447,7 +447,7 @@ fn parties(l: Lang, doc: &str, ps: &[PartyView]) -> Markup {
             span.party {
                 (p.agency) " "
                 @match p.receipt_height {
-                    Some(h) => span.ok title=(l.t("已签收", "receipt")) { "✓ h" (h) },
+                    Some(h) => span.ok title=(format!("{} {}{}", l.t("已签收，交易", "receipt, transaction"), p.receipt_tx.as_deref().unwrap_or(""), p.receipt_time_ms.map(|t| format!(", {}", time_ms(t))).unwrap_or_default())) { "✓ h" (h) },
                     None => {
                         span.missing title=(l.t("未签收（已证明不存在）", "no receipt (proven absent)")) { "✗" }
                         " " a.small href=(format!("/doc/{doc}/absent/{}", p.agency)) { (l.t("证据", "evidence")) }
@@ -479,13 +479,14 @@ fn case_body(l: Lang, asked: &str, v: &CaseView, findings: Option<&SuperviseView
                 table.list id="timeline" {
                     tr {
                         th { "#" } th { (l.t("高度", "Height")) } th { (l.t("文书类型", "Document type")) }
-                        th { (l.t("发文机构", "Issuer")) } th { (l.t("状态变化", "State change")) }
+                        th { (l.t("发文机构", "Issuer")) } th { (l.t("交易", "Transaction")) } th { (l.t("状态变化", "State change")) }
                         th { (l.t("日期", "Dates")) } th { (l.t("送达（签收）", "To (receipt)")) } th { (l.t("抄送（签收）", "Copy (receipt)")) }
                         th { (l.t("文书", "Document")) }
                     }
                     @for st in &v.history {
                         tr {
                             td { (st.n + 1) } td { (st.height) } td { (st.doc_type) } td { (st.issuer) }
+                            td.mono title=(st.tx_id) { (short(&st.tx_id)) "…" }
                             td { (st.from) " → " (st.to) }
                             td {
                                 @if let Some(e) = &st.effective { (l.t("生效 ", "effective ")) (e) br; }
@@ -565,13 +566,28 @@ async fn doc(State(state): St, headers: HeaderMap, UrlPath(hash): UrlPath<String
     let result = async {
         let d = doc_hash(&hash)?;
         let mut s = state.session(w.role).await?;
-        cases::doc_view(&mut s, &d, None).await
+        let view = cases::doc_view(&mut s, &d, None).await?;
+        // The document's whole history, from its evidence bundle verified against genesis
+        // (commit certificates, proofs): what `custos history --doc` prints.
+        let history = if view.found {
+            let req = custos_api::pb::ExportEvidenceRequest {
+                doc_hash: d.0.0.to_vec(),
+                height: None,
+                absent_receipt_from: None,
+            };
+            let bundle = evidence::fetch_bundle(&mut s, req).await?;
+            Some(evidence::check_export(&s, &bundle)?)
+        } else {
+            None
+        };
+        Ok::<_, anyhow::Error>((view, history))
     }
     .await;
     match result {
-        Ok(v) => {
+        Ok((v, history)) => {
             let code = if v.found { StatusCode::OK } else { StatusCode::NOT_FOUND };
-            html_response(code, layout(&state, l, Some(&w), &path, l.t("文书", "Document"), doc_body(l, &v)))
+            let body = html! { (doc_body(l, &v)) @if let Some(h) = &history { (history_table(l, h)) } };
+            html_response(code, layout(&state, l, Some(&w), &path, l.t("文书", "Document"), body))
         }
         Err(e) => error_page(&state, l, Some(&w), &path, &e),
     }
@@ -608,6 +624,29 @@ fn doc_body(l: Lang, v: &DocView) -> Markup {
             }
             p.note { (l.t("证据包包含文书的完整历史及其证明，可离线验证：", "The bundle holds the document's whole history with its proofs and verifies offline:"))
                 " " code { "custos verify --bundle FILE --genesis genesis.json" } }
+        }
+    }
+}
+
+fn history_table(l: Lang, v: &custos_contracts::evidence::Verified) -> Markup {
+    html! {
+        h2 { (l.t("经验证的历史", "Verified history")) }
+        p.note { (l.t("每条记录均经提交证书和状态证明验证，截至高度 ", "Every entry verified with commit certificates and state proofs, as of height "))
+            (v.at_height) " (" (time_ms(v.at_time_ms)) ")" }
+        table.list id="history" {
+            tr { th { (l.t("高度", "Height")) } th { (l.t("时间", "Time")) } th { (l.t("机构", "Agency")) } th { (l.t("事件", "Event")) } th { (l.t("交易", "Transaction")) } }
+            @for e in &v.timeline {
+                tr {
+                    td { (e.height) }
+                    td { (e.time_ms.map(time_ms).unwrap_or_default()) }
+                    td { (e.agency) }
+                    td { (e.what) }
+                    td.mono { (e.tx_id.as_deref().unwrap_or("—")) }
+                }
+            }
+        }
+        @if !v.not_received.is_empty() {
+            p id="not-received" { (l.t("尚未签收（已证明不存在）：", "No receipt yet (proven absent): ")) (v.not_received.join(", ")) }
         }
     }
 }

@@ -26,7 +26,7 @@ fn today_cst() -> Date {
 }
 
 /// The demo's late delivery: judgment and execution notice of case 18.
-fn late_delivery(net: &Net) -> (String, String) {
+fn late_delivery(net: &Net) -> (String, String, String) {
     let court = net.dir.join("court");
     let docs = net.dir.join("docs");
     std::fs::create_dir_all(&docs).unwrap();
@@ -78,7 +78,11 @@ fn late_delivery(net: &Net) -> (String, String) {
         ],
     );
     let n: serde_json::Value = serde_json::from_str(&ok(&n)).unwrap();
-    (j["doc_hash"].as_str().unwrap().to_string(), n["doc_hash"].as_str().unwrap().to_string())
+    (
+        j["doc_hash"].as_str().unwrap().to_string(),
+        j["tx_id"].as_str().unwrap().to_string(),
+        n["doc_hash"].as_str().unwrap().to_string(),
+    )
 }
 
 async fn browser(downloads: &Path) -> Client {
@@ -157,7 +161,7 @@ fn audit(path: &Path) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     let net = start_network(BASE_PORT);
-    let (judgment, notice) = late_delivery(&net);
+    let (judgment, judgment_tx, notice) = late_delivery(&net);
     let (cert, key) = https_cert(&net.dir);
     let _proc_console = start_console(&net, "procuratorate", PROCURATORATE_CONSOLE, &cert, &key, &[]);
     let _prison_console = start_console(&net, "prison", PRISON_CONSOLE, &cert, &key, &["--recheck", "1s"]);
@@ -215,6 +219,8 @@ async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     let timeline = text(&c, "#timeline").await;
     assert!(timeline.contains("JUDGMENT") && timeline.contains("EXEC_NOTICE"), "{timeline}");
     assert_eq!(c.find_all(Locator::Css("#timeline tr")).await.unwrap().len(), 3);
+    let tx_cell = c.find(Locator::Css(&format!("#timeline td[title='{judgment_tx}']"))).await.unwrap();
+    assert!(judgment_tx.starts_with(tx_cell.text().await.unwrap().trim_end_matches('…')));
     let findings = c.find_all(Locator::Css("#findings tr.finding")).await.unwrap();
     let mut rules = Vec::new();
     for f in &findings {
@@ -231,6 +237,9 @@ async fn procuratorate_sees_the_late_delivery_case_and_the_prison_is_refused() {
     c.find(Locator::Css(&format!("#timeline a[href='/doc/{judgment}']"))).await.unwrap().click().await.unwrap();
     assert!(text(&c, "#document").await.contains(&judgment));
     assert!(text(&c, "#copies").await.contains("procuratorate"));
+    let history = text(&c, "#history").await;
+    assert!(history.contains(&judgment_tx) && history.contains("court"), "{history}");
+    assert!(text(&c, "#not-received").await.contains("justice"));
     shots.take(&c, "document").await;
     c.find(Locator::Css("#bundle")).await.unwrap().click().await.unwrap();
     let bundle = downloaded(&downloads, &format!("doc-{judgment}"));
