@@ -352,6 +352,18 @@ pub async fn doc_show(home: &Path, node: Option<&str>, doc: &str, height: Option
     Ok(true)
 }
 
+/// The case reference named by `case`: 64 hex digits as they are, else a case number hashed
+/// with the home's consortium case key ([`case_ref_of`]).
+pub fn case_ref_arg(s: &Session, case: &str) -> Result<CaseRef> {
+    let t = case.trim();
+    if t.len() == 64
+        && let Ok(h) = custos_primitives::crypto::Hash::from_hex(t)
+    {
+        return Ok(CaseRef(h));
+    }
+    case_ref_of(s, t)
+}
+
 /// The case reference of a case number: its keyed hash with the home's consortium case key.
 pub fn case_ref_of(s: &Session, case: &str) -> Result<CaseRef> {
     let path = s.home.join("case.key");

@@ -15,8 +15,9 @@ use serde::Serialize;
 
 use custos_api::pb::{self, ExportEvidenceRequest, SuperviseRequest, missing::Kind};
 use custos_primitives::crypto::Hash;
-use custos_primitives::types::{CaseRef, MemberRole};
+use custos_primitives::types::MemberRole;
 
+use crate::cases::case_ref_arg;
 use crate::evidence::{check_export, fetch_bundle, write_new};
 use crate::ledger::{Session, connect, status_err};
 
@@ -163,21 +164,6 @@ fn view(f: pb::Finding) -> FindingView {
     }
 }
 
-/// The case reference of `--case`: 64 hex digits as they are, else a case number hashed with
-/// the home's consortium case key.
-fn case_ref(s: &Session, case: &str) -> Result<Vec<u8>> {
-    let t = case.trim();
-    if t.len() == 64
-        && let Ok(h) = Hash::from_hex(t)
-    {
-        return Ok(h.0.to_vec());
-    }
-    let path = s.home.join("case.key");
-    let key = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the consortium case key {}", path.display()))?;
-    Ok(CaseRef::derive(&s.suite, key.trim().as_bytes(), t).0.0.to_vec())
-}
-
 fn doc_bytes(hex_doc: &str) -> Result<Vec<u8>> {
     Hash::from_hex(hex_doc).map(|h| h.0.to_vec()).map_err(|e| anyhow!("document {hex_doc}: {e}"))
 }
@@ -215,7 +201,7 @@ async fn export_evidence(s: &mut Session, findings: &[FindingView], height: u64,
 /// Asks the node the supervision question of `a` (its `evidence`, `json`, `node` and `auditor`
 /// are not used here).
 pub async fn query(s: &mut Session, a: &Args) -> Result<View> {
-    let case_ref = a.case.as_deref().map(|c| case_ref(s, c)).transpose()?;
+    let case_ref = a.case.as_deref().map(|c| case_ref_arg(s, c).map(|r| r.0.0.to_vec())).transpose()?;
     let req = SuperviseRequest {
         as_of: a.as_of.clone(),
         rule: a.rule.clone(),

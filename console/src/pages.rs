@@ -22,7 +22,7 @@ use custos_contracts::call::{BusinessDates, Date, SubjectKind};
 use custos_contracts::supervision::RULES;
 use custos_contracts::workflow::DOC_TYPES;
 use custos_primitives::crypto::Hash;
-use custos_primitives::types::{CaseRef, DocHash, MemberRole};
+use custos_primitives::types::{DocHash, MemberRole};
 
 use crate::auth::{self, SESSION_COOKIE};
 use crate::i18n::Lang;
@@ -391,16 +391,6 @@ struct CaseParam {
     case: Option<String>,
 }
 
-fn case_ref(s: &custos_cli::ledger::Session, case: &str) -> anyhow::Result<CaseRef> {
-    let t = case.trim();
-    if t.len() == 64
-        && let Ok(h) = Hash::from_hex(t)
-    {
-        return Ok(CaseRef(h));
-    }
-    cases::case_ref_of(s, t)
-}
-
 async fn case(State(state): St, headers: HeaderMap, Query(q): Query<CaseParam>) -> Response {
     let (l, w) = match require(&state, &headers).await {
         Ok(x) => x,
@@ -420,7 +410,7 @@ async fn case(State(state): St, headers: HeaderMap, Query(q): Query<CaseParam>) 
     };
     let result = async {
         let mut s = state.session(w.role).await?;
-        let r = case_ref(&s, asked)?;
+        let r = cases::case_ref_arg(&s, asked)?;
         let view = cases::case_view(&mut s, &r, None).await?;
         let findings = if view.found {
             let args = supervise::Args { case: Some(r.to_string()), ..Default::default() };
