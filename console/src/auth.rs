@@ -21,35 +21,35 @@ pub const CONSOLE_ROLES: [MemberRole; 3] = [MemberRole::Clerk, MemberRole::Audit
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "custos_session";
 
-/// The member's record, proven against a committed header of the agency's own node, if the
-/// member may use this console now.
-async fn standing(state: &AppState, member: &CertFingerprint) -> Result<MemberRecord> {
+/// The member's record, proven against a committed header of the agency's own node (outer
+/// `Err`: it could not be read), and whether the member may use this console now (inner `Err`:
+/// why not).
+async fn standing(state: &AppState, member: &CertFingerprint) -> Result<Result<MemberRecord, String>> {
     let mut s = state.session(MemberRole::Clerk).await?;
     let answer = read_verified(&mut s, member_key(member), None).await?;
     let Some(bytes) = answer.value else {
-        bail!("member {member} is not registered on the ledger (at height {})", answer.height);
+        return Ok(Err(format!("member {member} is not registered on the ledger (at height {})", answer.height)));
     };
     let record: MemberRecord = decode_exact("member record", &bytes, 64 * 1024).map_err(|e| anyhow!("{e}"))?;
-    if record.agency != state.agency {
-        bail!("member {member} belongs to {}; this console serves {}", record.agency, state.agency);
-    }
-    if !CONSOLE_ROLES.contains(&record.role) {
-        bail!("a member of role {} cannot use the console (clerk, auditor or admin)", record.role);
-    }
-    if let Some(r) = &record.revoked {
-        bail!("member {member} was revoked at height {}", r.height);
-    }
-    if i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX) >= record.not_after {
-        bail!("member {member}'s certificate expired");
-    }
-    Ok(record)
+    let refusal = if record.agency != state.agency {
+        Some(format!("member {member} belongs to {}; this console serves {}", record.agency, state.agency))
+    } else if !CONSOLE_ROLES.contains(&record.role) {
+        Some(format!("a member of role {} cannot use the console (clerk, auditor or admin)", record.role))
+    } else if let Some(r) = &record.revoked {
+        Some(format!("member {member} was revoked at height {}", r.height))
+    } else if i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX) >= record.not_after {
+        Some(format!("member {member}'s certificate expired"))
+    } else {
+        None
+    };
+    Ok(refusal.map_or(Ok(record), Err))
 }
 
 /// Checks `token` and opens a session; returns its id and who signed in.
 pub async fn sign_in(state: &AppState, token: &str) -> Result<(String, SignedIn)> {
     let token = SignInToken::from_text(token)?;
     let c = &token.claims;
-    let record = standing(state, &c.member).await?;
+    let record = standing(state, &c.member).await?.map_err(|why| anyhow!(why))?;
     let now = now_ms();
     token.check(&state.suite, &record.public_key, &state.profile.chain_id, &state.audience, now)?;
     {
@@ -94,7 +94,7 @@ pub async fn current(state: &AppState, id: &str) -> Option<SignedIn> {
         return Some(who);
     }
     match standing(state, &who.member).await {
-        Ok(_) => {
+        Ok(Ok(_)) => {
             if let Ok(mut sessions) = state.sessions.lock()
                 && let Some(s) = sessions.get_mut(id)
             {
@@ -102,25 +102,22 @@ pub async fn current(state: &AppState, id: &str) -> Option<SignedIn> {
             }
             Some(who)
         }
-        Err(e) if e.downcast_ref::<custos_cli::ledger::NodeRefusal>().is_some() || is_unreachable(&e) => {
-            // The node is down or busy: keep the session; the page will show the node's error.
+        Err(e) => {
+            // The record could not be read (node down, busy, a bad answer): keep the session;
+            // the page will show the node's error, and the next request checks again.
+            tracing::debug!(member = %who.member, error = %format!("{e:#}"), "member standing not checked");
             Some(who)
         }
-        Err(e) => {
-            tracing::info!(member = %who.member, reason = %format!("{e:#}"), "session ended: member no longer in good standing");
+        Ok(Err(why)) => {
+            tracing::info!(member = %who.member, reason = %why, "session ended: member no longer in good standing");
             let _ = state.audit.write(serde_json::json!({
                 "op": "console_session_ended", "agency": state.agency.to_string(),
-                "member": who.member.to_string(), "member_name": who.name, "reason": format!("{e:#}"),
+                "member": who.member.to_string(), "member_name": who.name, "reason": why,
             }));
             sign_out(state, id);
             None
         }
     }
-}
-
-/// A connection failure (the node not reachable), as opposed to a verdict about the member.
-fn is_unreachable(e: &anyhow::Error) -> bool {
-    format!("{e:#}").contains("is the node running")
 }
 
 /// Ends the session `id`.
